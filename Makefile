@@ -1,0 +1,40 @@
+# The two commands a newcomer needs: `make build` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DBT := $(BIN)/dbt
+export DBT_PROFILES_DIR := $(CURDIR)
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: setup build test lint pytest dbt-build clean sample
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	mkdir -p warehouse
+	touch $@
+
+## Set up, then run `dbt build` (all models and data tests) on the bundled sample.
+build: setup
+	$(DBT) build
+
+## Set up, then run the whole suite: dbt build with data and unit tests, pytest, sqlfluff, ruff.
+test: setup
+	$(DBT) build
+	$(BIN)/pytest -q
+	$(MAKE) lint
+
+lint: setup
+	$(BIN)/ruff check customer_segmentation python_models models tests scripts
+	$(BIN)/sqlfluff lint models macros tests/data
+
+## Regenerate the bundled sample with the project's generator.
+sample: setup
+	$(BIN)/python -m customer_segmentation.generate --rows 60000 --seed 42 --output data/sample/online_retail_sample.csv
+
+clean:
+	rm -rf target logs warehouse dbt_packages

@@ -1,0 +1,118 @@
+-- Every input line with its verdict: reject_reason is null for lines that go into
+-- fct_order_lines, else the first rule that rejects it (rules in README order).
+{%- set excluded_codes = validated_var('exclude_stock_codes') %}
+{%- set excluded_countries = validated_var('excluded_countries') %}
+{%- set min_unit_price = validated_var('min_unit_price') %}
+{%- set drop_duplicates = validated_var('drop_exact_duplicates') %}
+
+with
+
+lines as (
+
+    select * from {{ ref('stg_invoice_lines') }}
+
+),
+
+flagged as (
+
+    select
+        *,
+        starts_with(upper(invoice_no), 'C') as is_cancellation_invoice,
+        {%- if excluded_codes | length > 0 %}
+        (
+            {%- for code in excluded_codes %}
+            {%- if '*' in code %}
+            stock_code like {{ sql_string_literal(code | replace('_', '\\_') | replace('%', '\\%') | replace('*', '%')) }} escape '\'
+            {%- else %}
+            stock_code = {{ sql_string_literal(code) }}
+            {%- endif %}
+            {%- if not loop.last %} or{% endif %}
+            {%- endfor %}
+        ) as is_excluded_stock_code,
+        {%- else %}
+        false as is_excluded_stock_code,
+        {%- endif %}
+        {%- if excluded_countries | length > 0 %}
+        country in (
+            {%- for country in excluded_countries %}
+            {{ sql_string_literal(country) }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+        ) as is_excluded_country
+        {%- else %}
+        false as is_excluded_country
+        {%- endif %}
+    from lines
+
+),
+
+rule_checked as (
+
+    select
+        *,
+        case
+            when has_extra_fields then 'too_many_fields'
+            when invoice_no is null
+                or stock_code is null
+                or quantity_text is null
+                or invoice_date_text is null
+                or unit_price_text is null
+                or country is null
+                then 'missing_required_field'
+            when quantity is null then 'invalid_quantity'
+            when unit_price is null then 'invalid_unit_price'
+            when invoiced_at is null then 'invalid_invoice_date'
+            when customer_id_text is not null and customer_id is null
+                then 'invalid_customer_id'
+            when starts_with(upper(invoice_no), 'A') then 'adjustment'
+            when quantity = 0 then 'zero_quantity'
+            when quantity < 0 and not is_cancellation_invoice then 'stock_write_off'
+            when quantity > 0 and is_cancellation_invoice
+                then 'cancellation_with_positive_quantity'
+            when is_excluded_stock_code then 'excluded_stock_code'
+            when is_excluded_country then 'excluded_country'
+            when unit_price <= {{ min_unit_price }} then 'unit_price_at_or_below_minimum'
+        end as rule_reason
+    from flagged
+
+),
+
+duplicates_marked as (
+
+    select
+        *,
+        {%- if drop_duplicates %}
+        -- an exact copy (all eight fields) of an earlier accepted line, in file order
+        case
+            when rule_reason is null
+                and row_number() over (
+                    partition by
+                        rule_reason,
+                        invoice_no,
+                        stock_code,
+                        description,
+                        quantity,
+                        invoiced_at,
+                        unit_price,
+                        customer_id,
+                        country
+                    order by source_file, source_row
+                ) > 1
+                then 'duplicate_line'
+        end as duplicate_reason
+        {%- else %}
+        cast(null as varchar) as duplicate_reason
+        {%- endif %}
+    from rule_checked
+
+),
+
+final as (
+
+    select
+        * exclude (rule_reason, duplicate_reason, is_excluded_stock_code, is_excluded_country),
+        coalesce(rule_reason, duplicate_reason) as reject_reason
+    from duplicates_marked
+
+)
+
+select * from final

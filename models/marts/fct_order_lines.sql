@@ -1,0 +1,56 @@
+-- One row per accepted invoice line: sales and customer returns, in GBP.
+{%- set guest_policy = validated_var('guest_policy') %}
+
+with
+
+classified_lines as (
+
+    select * from {{ ref('int_invoice_lines_classified') }}
+
+),
+
+accepted as (
+
+    select * from classified_lines
+    where reject_reason is null
+
+),
+
+final as (
+
+    select
+        -- ids
+        invoice_no,
+        stock_code,
+        -- attributes
+        description,
+        quantity,
+        unit_price,
+        invoiced_at,
+        {%- if guest_policy == 'per_invoice' %}
+        -- each guest invoice is its own synthetic customer: -1, -2, ... in invoice
+        -- number order; real ids are positive, so the two can never collide
+        coalesce(
+            customer_id,
+            -dense_rank() over (
+                partition by customer_id is null
+                order by invoice_no
+            )
+        ) as customer_id,
+        {%- else %}
+        customer_id,
+        {%- endif %}
+        country,
+        case when is_cancellation_invoice then 'return' else 'sale' end as line_type,
+        -- amounts
+        cast(quantity * unit_price as decimal(18, 4)) as line_amount,
+        -- flags
+        customer_id is null as is_guest,
+        -- lineage
+        source_file,
+        source_row
+    from accepted
+
+)
+
+select * from final

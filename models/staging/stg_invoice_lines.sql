@@ -1,0 +1,81 @@
+-- Typed view of the raw lines: values that do not parse become null here, and the
+-- raw text stays alongside so the classification can quarantine it as read.
+with
+
+raw_lines as (
+
+    select * from {{ ref('stg_raw_invoice_lines') }}
+
+),
+
+trimmed as (
+
+    select
+        source_file,
+        source_row,
+        has_extra_fields,
+        nullif(trim(invoice_no), '') as invoice_no_text,
+        nullif(trim(stock_code), '') as stock_code_text,
+        nullif(trim(description), '') as description_text,
+        nullif(trim(quantity), '') as quantity_text,
+        nullif(trim(invoice_date), '') as invoice_date_text,
+        nullif(trim(unit_price), '') as unit_price_text,
+        nullif(trim(customer_id), '') as customer_id_text,
+        nullif(trim(country), '') as country_text
+    from raw_lines
+
+),
+
+parsed as (
+
+    select
+        *,
+        -- numbers: quantities and customer ids must be whole ('17850.0' is 17850)
+        try_cast(quantity_text as double) as quantity_number,
+        try_cast(unit_price_text as decimal(18, 4)) as unit_price_decimal,
+        try_cast(customer_id_text as double) as customer_id_number,
+        -- timestamps: the Kaggle CSV writes 12/1/2010 8:26 (month first); ISO otherwise
+        coalesce(
+            try_strptime(invoice_date_text, '%m/%d/%Y %H:%M'),
+            try_strptime(invoice_date_text, '%m/%d/%Y %H:%M:%S'),
+            try_cast(invoice_date_text as timestamp)
+        ) as invoiced_at_parsed
+    from trimmed
+
+),
+
+final as (
+
+    select
+        -- ids
+        source_file,
+        source_row,
+        invoice_no_text as invoice_no,
+        stock_code_text as stock_code,
+        -- attributes
+        description_text as description,
+        country_text as country,
+        -- parsed values (null when the text does not parse)
+        case
+            when quantity_number = floor(quantity_number)
+                and abs(quantity_number) < 1e15
+                then cast(quantity_number as bigint)
+        end as quantity,
+        unit_price_decimal as unit_price,
+        invoiced_at_parsed as invoiced_at,
+        case
+            when customer_id_number = floor(customer_id_number)
+                and customer_id_number between 1 and 1e15
+                then cast(customer_id_number as bigint)
+        end as customer_id,
+        -- raw text, as read
+        has_extra_fields,
+        quantity_text,
+        unit_price_text,
+        invoice_date_text,
+        customer_id_text
+    from parsed
+
+)
+
+select * from final
