@@ -4,6 +4,21 @@
 {%- set excluded_countries = validated_var('excluded_countries') %}
 {%- set min_unit_price = validated_var('min_unit_price') %}
 {%- set drop_duplicates = validated_var('drop_exact_duplicates') %}
+{#- `*` in a stock code is a wildcard: LIKE with `_` and `%` escaped. -#}
+{%- set code_conditions = [] %}
+{%- for code in excluded_codes %}
+    {%- if '*' in code %}
+        {%- set pattern = code | replace('_', '\\_') | replace('%', '\\%') | replace('*', '%') %}
+        {%- set condition = 'stock_code like ' ~ sql_string_literal(pattern) ~ " escape '\\'" %}
+        {%- do code_conditions.append(condition) %}
+    {%- else %}
+        {%- do code_conditions.append('stock_code = ' ~ sql_string_literal(code)) %}
+    {%- endif %}
+{%- endfor %}
+{%- set country_conditions = [] %}
+{%- for country in excluded_countries %}
+    {%- do country_conditions.append('country = ' ~ sql_string_literal(country)) %}
+{%- endfor %}
 
 with
 
@@ -18,29 +33,10 @@ flagged as (
     select
         *,
         starts_with(upper(invoice_no), 'C') as is_cancellation_invoice,
-        {%- if excluded_codes | length > 0 %}
-        (
-            {%- for code in excluded_codes %}
-            {%- if '*' in code %}
-            stock_code like {{ sql_string_literal(code | replace('_', '\\_') | replace('%', '\\%') | replace('*', '%')) }} escape '\'
-            {%- else %}
-            stock_code = {{ sql_string_literal(code) }}
-            {%- endif %}
-            {%- if not loop.last %} or{% endif %}
-            {%- endfor %}
-        ) as is_excluded_stock_code,
-        {%- else %}
-        false as is_excluded_stock_code,
-        {%- endif %}
-        {%- if excluded_countries | length > 0 %}
-        country in (
-            {%- for country in excluded_countries %}
-            {{ sql_string_literal(country) }}{% if not loop.last %},{% endif %}
-            {%- endfor %}
-        ) as is_excluded_country
-        {%- else %}
-        false as is_excluded_country
-        {%- endif %}
+        ({{ code_conditions | join(' or ') if code_conditions else 'false' }})
+            as is_excluded_stock_code,
+        ({{ country_conditions | join(' or ') if country_conditions else 'false' }})
+            as is_excluded_country
     from lines
 
 ),
@@ -80,10 +76,10 @@ duplicates_marked as (
 
     select
         *,
-        {%- if drop_duplicates %}
         -- an exact copy (all eight fields) of an earlier accepted line, in file order
         case
-            when rule_reason is null
+            when {{ 'true' if drop_duplicates else 'false' }}
+                and rule_reason is null
                 and row_number() over (
                     partition by
                         rule_reason,
@@ -99,9 +95,6 @@ duplicates_marked as (
                 ) > 1
                 then 'duplicate_line'
         end as duplicate_reason
-        {%- else %}
-        cast(null as varchar) as duplicate_reason
-        {%- endif %}
     from rule_checked
 
 ),

@@ -1,5 +1,11 @@
 -- One row per accepted invoice line: sales and customer returns, in GBP.
 {%- set guest_policy = validated_var('guest_policy') %}
+{#- per_invoice: each guest invoice is its own synthetic customer, numbered -1, -2, ...
+    in invoice number order; real ids are positive, so the two never collide. -#}
+{%- set guest_customer_id = (
+    '-dense_rank() over (partition by customer_id is null order by invoice_no)'
+    if guest_policy == 'per_invoice' else 'null'
+) %}
 
 with
 
@@ -27,19 +33,7 @@ final as (
         quantity,
         unit_price,
         invoiced_at,
-        {%- if guest_policy == 'per_invoice' %}
-        -- each guest invoice is its own synthetic customer: -1, -2, ... in invoice
-        -- number order; real ids are positive, so the two can never collide
-        coalesce(
-            customer_id,
-            -dense_rank() over (
-                partition by customer_id is null
-                order by invoice_no
-            )
-        ) as customer_id,
-        {%- else %}
-        customer_id,
-        {%- endif %}
+        coalesce(customer_id, {{ guest_customer_id }}) as customer_id,
         country,
         case when is_cancellation_invoice then 'return' else 'sale' end as line_type,
         -- amounts

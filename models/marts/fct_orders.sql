@@ -20,8 +20,8 @@ final as (
         bool_and(is_guest) as is_guest,
         -- amounts
         count(*) as lines,
-        sum(quantity) as items,
-        sum(line_amount) as amount
+        cast(sum(quantity) as bigint) as items,
+        cast(sum(line_amount) as decimal(18, 4)) as amount
     from order_lines
     group by invoice_no
 
