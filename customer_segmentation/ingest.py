@@ -71,8 +71,7 @@ def map_columns(header: list[str], where: str) -> dict[str, str]:
             mapping[canonical] = found
     if missing:
         raise InputError(
-            f"{where}: missing required column(s): {', '.join(missing)}. "
-            f"Header found: {header}"
+            f"{where}: missing required column(s): {', '.join(missing)}. Header found: {header}"
         )
     return mapping
 
@@ -81,8 +80,7 @@ def resolve_inputs(path_spec: object, project_dir: Path) -> list[InputFile]:
     """Expand the `transactions_path` var into a sorted list of supported files."""
     if not isinstance(path_spec, str) or not path_spec.strip() or "\x00" in path_spec:
         raise InputError(
-            "dbt var 'transactions_path' must be a non-empty path or glob, got "
-            f"{path_spec!r}"
+            f"dbt var 'transactions_path' must be a non-empty path or glob, got {path_spec!r}"
         )
     pattern = os.path.expanduser(path_spec.strip())
     full = pattern if os.path.isabs(pattern) else str(project_dir / pattern)
@@ -90,8 +88,7 @@ def resolve_inputs(path_spec: object, project_dir: Path) -> list[InputFile]:
     files = [m for m in matches if os.path.isfile(m)]
     if not files:
         raise InputError(
-            f"dbt var 'transactions_path' = {path_spec!r} matches no file "
-            f"(looked for {full})"
+            f"dbt var 'transactions_path' = {path_spec!r} matches no file (looked for {full})"
         )
     out = []
     for f in files:
@@ -131,48 +128,57 @@ def detect_encoding(path: Path, chunk_size: int = 1 << 24) -> str:
     return "utf-8"
 
 
-def read_csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
-    """The header fields and the delimiter (comma, semicolon, tab or pipe)."""
+def read_csv_header(path: Path, encoding: str) -> tuple[list[str], str, bool]:
+    """The header fields, the delimiter (comma, semicolon, tab or pipe), and whether any
+    data follows the header."""
     with _open_binary(path) as fh:
         first = fh.readline(1 << 20).decode(encoding)
+        has_data = bool(fh.read(1 << 16).strip())
     first = first.lstrip("\ufeff").rstrip("\r\n")
     if not first.strip():
         raise InputError(f"{path}: the file is empty (no header row)")
     counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
     delimiter = max(counts, key=lambda d: counts[d])
     header = next(csv.reader([first], delimiter=delimiter))
-    return header, delimiter
+    return header, delimiter, has_data
 
 
-def _csv_relation(
-    con: duckdb.DuckDBPyConnection, f: InputFile
-) -> duckdb.DuckDBPyRelation:
+def _csv_relation(con: duckdb.DuckDBPyConnection, f: InputFile) -> duckdb.DuckDBPyRelation | None:
+    """The file's rows, or None for a file with a header and no data row."""
     encoding = detect_encoding(f.path)
-    header, delimiter = read_csv_header(f.path, encoding)
+    header, delimiter, has_data = read_csv_header(f.path, encoding)
     mapping = map_columns(header, str(f.path))
+    if not has_data:
+        return None
     names = [f"c{i}" for i in range(len(header))]
     # One extra column catches rows with more fields than the header; DuckDB's
     # non-strict mode drops fields beyond it, the flag keeps the row from passing.
-    columns = {n: "VARCHAR" for n in [*names, _OVERFLOW]}
-    rel = con.read_csv(
-        str(f.path),
-        header=True,
-        columns=columns,
-        delimiter=delimiter,
-        quotechar='"',
-        escapechar='"',
-        encoding=encoding,
-        null_padding=True,
-        strict_mode=False,
-        auto_detect=False,
+    # Column names are ours (c0, c1, ...); the path, encoding and delimiter are bound
+    # as parameters. (DuckDB 2.0's Python read_csv() rejects non-UTF-8 encodings, the
+    # SQL table function does not.)
+    columns = ", ".join(f"'{n}': 'VARCHAR'" for n in [*names, _OVERFLOW])
+    rel = con.sql(
+        f"""
+        select * from read_csv(
+            $path,
+            header = true,
+            auto_detect = false,
+            columns = {{{columns}}},
+            delim = $delimiter,
+            quote = '"',
+            escape = '"',
+            encoding = $encoding,
+            null_padding = true,
+            strict_mode = false
+        )
+        """,
+        params={"path": str(f.path), "delimiter": delimiter, "encoding": encoding},
     )
     position = {name: f"c{i}" for i, name in enumerate(header)}
     return _project(rel, f.label, {k: position[v] for k, v in mapping.items()}, _OVERFLOW)
 
 
-def _parquet_relation(
-    con: duckdb.DuckDBPyConnection, f: InputFile
-) -> duckdb.DuckDBPyRelation:
+def _parquet_relation(con: duckdb.DuckDBPyConnection, f: InputFile) -> duckdb.DuckDBPyRelation:
     rel = con.read_parquet(str(f.path))
     mapping = map_columns(list(rel.columns), str(f.path))
     return _project(rel, f.label, mapping, None)
@@ -242,9 +248,7 @@ def _excel_batches(f: InputFile) -> Iterator[pa.RecordBatch]:
                     for canonical in RAW_COLUMNS:
                         i = index[canonical]
                         buffer[canonical].append(_cell_text(held[i]) if i < len(held) else None)
-                    buffer["has_extra_fields"].append(
-                        any(v is not None for v in held[width:])
-                    )
+                    buffer["has_extra_fields"].append(any(v is not None for v in held[width:]))
                 pending = []
                 if row_no and len(buffer["source_row"]) >= 100_000:
                     yield _to_batch(buffer)
@@ -275,7 +279,9 @@ def load_raw_lines(
     excel_batches: list[pa.RecordBatch] = []
     for f in files:
         if f.kind == "csv":
-            relations.append(_csv_relation(con, f))
+            rel = _csv_relation(con, f)
+            if rel is not None:
+                relations.append(rel)
         elif f.kind == "parquet":
             relations.append(_parquet_relation(con, f))
         else:
@@ -283,6 +289,11 @@ def load_raw_lines(
     if excel_batches:
         table = pa.Table.from_batches(excel_batches, schema=_ARROW_SCHEMA)
         relations.append(con.from_arrow(table))
+    if not relations:
+        raise InputError(
+            f"dbt var 'transactions_path' = {path_spec!r}: the file(s) have a header but "
+            f"no data rows: {', '.join(f.label for f in files)}"
+        )
     result = relations[0]
     for rel in relations[1:]:
         result = result.union(rel)

@@ -49,10 +49,14 @@ def run_dbt(
     cmd = [
         DBT,
         *args,
-        "--project-dir", str(PROJECT_DIR),
-        "--profiles-dir", str(PROJECT_DIR),
-        "--target-path", str(workdir / "target"),
-        "--log-path", str(workdir / "logs"),
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--target-path",
+        str(workdir / "target"),
+        "--log-path",
+        str(workdir / "logs"),
     ]
     if dbt_vars:
         cmd += ["--vars", json.dumps(dbt_vars)]
@@ -71,11 +75,23 @@ def run_dbt(
     return DbtResult(proc.returncode, proc.stdout + proc.stderr, duckdb_path)
 
 
-def build_ok(workdir: Path, dbt_vars: dict | None = None, args: list[str] | None = None) -> DbtResult:
+def build_ok(
+    workdir: Path, dbt_vars: dict | None = None, args: list[str] | None = None
+) -> DbtResult:
     """`dbt build` that must succeed; the dbt log is shown when it does not."""
     result = run_dbt(workdir, args or ["build"], dbt_vars)
-    assert result.returncode == 0, result.output[-6000:]
+    assert result.returncode == 0, failure_summary(result.output)
     return result
+
+
+def failure_summary(output: str) -> str:
+    """The error blocks of a dbt log (not the long list of skipped nodes)."""
+    lines = output.splitlines()
+    keep = [i for i, line in enumerate(lines) if "Error" in line or "FAIL" in line]
+    picked: list[str] = []
+    for i in keep[:20]:
+        picked.extend(lines[i : i + 12])
+    return "\n".join(picked)[-8000:] or output[-4000:]
 
 
 @pytest.fixture(scope="session")
