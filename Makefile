@@ -7,7 +7,7 @@ DBT := $(BIN)/dbt
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: setup build test lint pytest dbt-build clean sample
+.PHONY: setup build test lint publish report bench clean sample
 
 setup: $(VENV)/.installed
 
@@ -18,9 +18,18 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	mkdir -p warehouse
 	touch $@
 
-## Set up, then run `dbt build` (all models and data tests) on the bundled sample.
+## Set up, run `dbt build` (all models and tests) on the bundled sample, then publish the
+## marts to the serving file that BI tools open (only when the build and its tests passed).
 build: setup
 	$(DBT) build
+	$(MAKE) --no-print-directory publish
+
+publish: setup
+	$(BIN)/python -m customer_segmentation.publish
+
+## The visual report: one self-contained HTML file drawn from the serving file.
+report: setup
+	$(BIN)/python -m customer_segmentation.report
 
 ## Set up, then run the whole suite: dbt build with data and unit tests, pytest, sqlfluff, ruff.
 test: setup
