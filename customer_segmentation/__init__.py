@@ -1,0 +1,1 @@
+"""Customer segmentation for online retail: data generation and ingestion helpers."""
