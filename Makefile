@@ -38,7 +38,7 @@ test: setup
 	$(MAKE) lint
 
 lint: setup
-	$(BIN)/ruff check customer_segmentation python_models models tests scripts
+	$(BIN)/ruff check .
 	$(BIN)/sqlfluff lint models macros tests/data
 
 ## Regenerate the bundled sample with the project's generator.
