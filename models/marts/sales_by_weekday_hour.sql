@@ -1,0 +1,66 @@
+-- One row per ISO weekday and hour of day with at least one sale line: when people buy.
+with
+
+order_lines as (
+
+    select * from {{ ref('fct_order_lines') }}
+
+),
+
+sale_lines as (
+
+    select
+        cast(extract(isodow from invoiced_at) as {{ dbt.type_int() }}) as iso_weekday,
+        cast(extract(hour from invoiced_at) as {{ dbt.type_int() }}) as hour_of_day,
+        invoice_no,
+        quantity,
+        line_amount
+    from order_lines
+    where line_type = 'sale'
+
+),
+
+by_weekday_hour as (
+
+    select
+        iso_weekday,
+        hour_of_day,
+        sum(line_amount) as revenue,
+        count(distinct invoice_no) as orders,
+        count(*) as lines,
+        sum(quantity) as items_sold
+    from sale_lines
+    group by iso_weekday, hour_of_day
+
+),
+
+final as (
+
+    select
+        -- keys
+        iso_weekday,
+        cast(
+            case iso_weekday
+                when 1 then 'Monday'
+                when 2 then 'Tuesday'
+                when 3 then 'Wednesday'
+                when 4 then 'Thursday'
+                when 5 then 'Friday'
+                when 6 then 'Saturday'
+                when 7 then 'Sunday'
+            end as {{ dbt.type_string() }}
+        ) as weekday_name,
+        hour_of_day,
+        -- amounts
+        cast(revenue as decimal(18, 4)) as revenue,
+        cast(revenue as double) / nullif(sum(cast(revenue as double)) over (), 0)
+            as revenue_share,
+        -- counts
+        cast(orders as {{ dbt.type_bigint() }}) as orders,
+        cast(lines as {{ dbt.type_bigint() }}) as lines,
+        cast(items_sold as {{ dbt.type_bigint() }}) as items_sold
+    from by_weekday_hour
+
+)
+
+select * from final
