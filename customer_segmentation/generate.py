@@ -712,27 +712,33 @@ CREATE OR REPLACE TABLE items AS {plan.items_sql};
     needed = _scalar(con, "SELECT count(*) FROM items WHERE host IS NOT NULL")
     if needed and not counts.get("any"):
         raise RuntimeError("no invoice to attach special lines to; ask for more rows")
-    eclass = "CASE it.host " + " ".join(
-        f"WHEN '{c}' THEN {_sql_str(e)}" for c, e in effective.items()
-    ) + " END"
+    eclass = (
+        "CASE it.host "
+        + " ".join(f"WHEN '{c}' THEN {_sql_str(e)}" for c, e in effective.items())
+        + " END"
+    )
     ncase = "CASE it.eclass " + " ".join(f"WHEN '{c}' THEN {n}" for c, n in counts.items()) + " END"
     solo_key = f"{_SOLO_KEY} + it.sid::BIGINT * {1 << 30} + it.i * 2"
     extra_type = "STRUCT(code VARCHAR, descr VARCHAR, qty BIGINT, price DOUBLE)"
-    canc_sql = _AFTER_SQL.format(src=f"""
+    canc_sql = _AFTER_SQL.format(
+        src=f"""
     SELECT c.key AS pkey, c.key + {_CANCEL_KEY} AS key, c.cn, c.coff, c.ts AS bts,
         c.dday AS bday,
         CASE WHEN u1(c.key, 'csame') < 0.35 THEN 0
              ELSE 1 + floor(-ln(1 - u1(c.key, 'cdays')) * 6)::INTEGER END AS dd,
         1 + floor(u1(c.key, 'cmin') * 120)::INTEGER AS mm,
         u1(c.key, 'ch') AS uh, u1(c.key, 'cm') AS um
-    FROM cinv c JOIN sales s USING (key) WHERE c.cn > 0""")
-    solo_cancel_sql = _AFTER_SQL.format(src=f"""
+    FROM cinv c JOIN sales s USING (key) WHERE c.cn > 0"""
+    )
+    solo_cancel_sql = _AFTER_SQL.format(
+        src=f"""
     SELECT {solo_key} AS key, it.cid, it.country, it.code, it.descr, it.qty, it.price,
         it.hts AS bts, it.hday AS bday,
         CASE WHEN u2(it.sid, it.i, 'csame') < 0.35 THEN 0
              ELSE 1 + floor(-ln(1 - u2(it.sid, it.i, 'cdays')) * 6)::INTEGER END AS dd,
         1 + floor(u2(it.sid, it.i, 'cmin') * 120)::INTEGER AS mm, it.uh, it.um
-    FROM items2 it WHERE mode = 'cancel'""")
+    FROM items2 it WHERE mode = 'cancel'"""
+    )
     con.execute(f"""
 CREATE OR REPLACE TABLE items2 AS
 WITH e AS (SELECT it.*, {eclass} AS eclass FROM items it),

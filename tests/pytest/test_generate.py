@@ -329,11 +329,14 @@ def test_countries(con):
     assert {"United Kingdom", "Unspecified", "European Community", "Germany"} <= countries
     # real: 0.91; a few wholesale buyers abroad move it a lot in small files
     assert 0.80 <= share(con, "Country = 'United Kingdom'") <= 0.97
-    assert one(
-        con,
-        """SELECT max(n) FROM (SELECT CustomerID, count(DISTINCT Country) AS n
+    assert (
+        one(
+            con,
+            """SELECT max(n) FROM (SELECT CustomerID, count(DISTINCT Country) AS n
                                FROM lines WHERE CustomerID IS NOT NULL GROUP BY 1)""",
-    ) == 1
+        )
+        == 1
+    )
 
 
 def test_customers_are_skewed(con):

@@ -274,9 +274,10 @@ def test_excel_reads_every_sheet_with_rows_per_sheet(tmp_path):
         ("Year 2009-2010]", 1, 13085, "2009-12-01 07:45:00"),
         ("Year 2010-2011]", 1, 13085, "2009-12-02 07:45:00"),
     ]
-    assert result.query(
-        "select source_row, reject_reason from marts.quarantined_transactions"
-    ) == [(2, "invalid_quantity"), (2, "invalid_quantity")]
+    assert result.query("select source_row, reject_reason from marts.quarantined_transactions") == [
+        (2, "invalid_quantity"),
+        (2, "invalid_quantity"),
+    ]
 
 
 def test_guest_policy_per_invoice_gives_negative_ids_per_guest_invoice(tmp_path):
