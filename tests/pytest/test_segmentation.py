@@ -1,0 +1,377 @@
+"""Customer segmentation: the selection rule, stable segment ids, determinism, value tiers.
+
+Unit tests call customer_segmentation.segmentation directly on small, deterministic data made
+of well-separated groups in RFM space (a known number of them); the last test runs the real
+dbt models twice (conftest `sample_build`, then `+customer_segments` into a second DuckDB file)
+and compares marts.customer_segments row for row.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from conftest import PROJECT_DIR, build_ok
+from sklearn.metrics import adjusted_rand_score, silhouette_samples
+
+from customer_segmentation import segmentation as seg
+
+AS_OF = dt.date(2011, 12, 10)
+# Group centres in original units: (recency_days, frequency, monetary), best customers first.
+CENTRES = (
+    (3, 40, 30_000.0),
+    (20, 8, 3_000.0),
+    (90, 2, 400.0),
+    (300, 1, 40.0),
+    (8, 1, 150.0),
+)
+SIZES = (60, 150, 250, 400, 300)
+
+
+def blobs(groups: int, seed: int = 0, noise: float = 0.1) -> tuple[pa.Table, np.ndarray]:
+    """A customer_rfm-shaped table of `groups` well-separated groups, and each row's group.
+
+    The groups are Gaussian in log1p space (sd `noise` per feature) around CENTRES, of unequal
+    sizes; frequency and recency are whole numbers as in customer_rfm, and customer ids are
+    shuffled so that row order and id order differ.
+    """
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(groups), SIZES[:groups])
+    centres = np.log1p(np.asarray(CENTRES[:groups], dtype=np.float64))
+    raw = np.expm1(centres[truth] + rng.normal(0.0, noise, (len(truth), 3)))
+    ids = rng.permutation(np.arange(10_000, 10_000 + len(truth), dtype=np.int64))
+    frequency = np.maximum(1, np.round(raw[:, 1])).astype(np.int64)
+    monetary = np.round(raw[:, 2], 2)
+    returned = np.where(rng.random(len(ids)) < 0.2, np.round(0.1 * monetary, 2), 0.0)
+    money = pa.decimal128(18, 4)
+    table = pa.table(
+        {
+            "customer_id": pa.array(ids, pa.int64()),
+            "as_of_date": pa.array([AS_OF] * len(ids), pa.date32()),
+            "recency_days": pa.array(np.round(raw[:, 0]).astype(np.int32)),
+            "frequency": pa.array(frequency),
+            "monetary": pa.array(monetary).cast(money),
+            "avg_order_value": pa.array(np.round(monetary / frequency, 2)).cast(money),
+            "distinct_products": pa.array(frequency * 3),
+            "returned_amount": pa.array(returned).cast(money),
+            "return_lines": pa.array((returned > 0).astype(np.int64)),
+        }
+    )
+    return table, truth
+
+
+def truth_by_id(table: pa.Table, truth: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The true group of each of `ids`."""
+    lookup = dict(zip(table.column("customer_id").to_pylist(), truth.tolist(), strict=True))
+    return np.array([lookup[i] for i in ids.tolist()])
+
+
+def segment(table: pa.Table, settings: seg.SegmentSettings | None = None):
+    """What the models do: the selection table, then the customer segments."""
+    selection = seg.select_segment_count(table, settings or seg.validate_settings())
+    return selection, seg.fit_customer_segments(table, selection)
+
+
+@pytest.fixture(scope="module")
+def four_groups():
+    table, truth = blobs(4)
+    selection, segments = segment(table)
+    return table, truth, selection, segments
+
+
+# --------------------------------------------------------------------------- selection rule
+
+
+@pytest.mark.parametrize("groups", [3, 4, 5])
+def test_selection_rule_recovers_the_number_of_groups(groups):
+    table, truth = blobs(groups, seed=groups)
+    selection, segments = segment(table)  # default vars: k = 2..10
+    chosen = [row for row in selection.to_pylist() if row["is_selected"]]
+    assert len(chosen) == 1
+    assert chosen[0]["k"] == groups, chosen[0]["selection_rule"]
+    ids = segments.column("customer_id").to_numpy()
+    ari = adjusted_rand_score(truth_by_id(table, truth, ids), segments.column("segment_id"))
+    assert ari >= 0.9
+
+
+def test_selection_table_reports_every_k_and_the_comparison(four_groups):
+    _, _, selection, _ = four_groups
+    rows = selection.to_pylist()
+    assert [row["k"] for row in rows] == list(range(2, 11))
+    for row in rows:
+        assert row["n_init"] == seg.N_INIT and row["random_state"] == seg.RANDOM_STATE
+        for metric in ("silhouette", "gmm_silhouette", "agglomerative_silhouette"):
+            assert -1 <= row[metric] <= 1
+    best = max(rows, key=lambda row: row["silhouette"])
+    assert best["k"] == 4 and best["agglomerative_silhouette"] > 0.8
+    assert len({row["selection_rule"] for row in rows}) == 1
+
+
+def test_fixed_segment_k_overrides_the_rule(four_groups):
+    table = four_groups[0]
+    selection, segments = segment(table, seg.validate_settings(k_fixed=3))
+    chosen = [row for row in selection.to_pylist() if row["is_selected"]]
+    assert [row["k"] for row in chosen] == [3]
+    assert chosen[0]["selection_rule"].startswith("fixed by dbt var segment_k = 3")
+    assert "would choose k = 4" in chosen[0]["selection_rule"]
+    assert set(segments.column("segment_id").to_pylist()) == {1, 2, 3}
+
+
+def test_choose_k_knee_then_silhouette_tie_break():
+    ks = [2, 3, 4, 5, 6, 7, 8]
+    inertia = [100, 60, 20, 17, 15, 14, 13]  # knee at 4
+    assert seg.choose_k(ks, inertia, [0.5] * 7).k == 4
+    # 3 and 4 both within 90% of the largest knee distance: the better silhouette wins.
+    close = [100, 43, 29, 23, 19, 16, 13]
+    distances = seg.knee_distances(ks, close)
+    assert distances[1] >= 0.9 * distances.max() and distances[2] >= 0.9 * distances.max()
+    sil = [0.2, 0.3, 0.6, 0.1, 0.1, 0.1, 0.1]
+    assert seg.choose_k(ks, close, sil).k == 4
+    assert seg.choose_k(ks, close, [0.2, 0.6, 0.3, 0.1, 0.1, 0.1, 0.1]).k == 3
+    # Fewer than three k: the highest silhouette.
+    assert seg.choose_k([2, 3], [10, 5], [0.4, 0.3]).k == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "var"),
+    [
+        ({"k_min": 1}, "segment_k_min"),
+        ({"k_max": 30}, "segment_k_max"),
+        ({"k_min": 5, "k_max": 3}, "segment_k_max"),
+        ({"k_fixed": "4"}, "segment_k"),
+        ({"features": ["recency_days", "colour"]}, "segment_features"),
+        ({"features": "monetary"}, "segment_features"),
+    ],
+)
+def test_bad_settings_fail_naming_the_var(kwargs, var):
+    with pytest.raises(ValueError, match=var):
+        seg.validate_settings(**kwargs)
+
+
+# --------------------------------------------------------------------------- segment ids
+
+
+def test_segment_ids_are_ordered_by_mean_monetary(four_groups):
+    table, truth, _, segments = four_groups
+    ids = segments.column("segment_id").to_numpy()
+    monetary = segments.column("monetary").cast(pa.float64()).to_numpy()
+    means = [monetary[ids == s].mean() for s in range(1, 5)]
+    assert means == sorted(means, reverse=True)
+    # Segment 1 is the big spenders' group, the last one the lowest spenders'.
+    customer_ids = segments.column("customer_id").to_numpy()
+    groups = truth_by_id(table, truth, customer_ids)
+    assert set(groups[ids == 1]) == {0}
+    assert set(groups[ids == 4]) == {3}
+
+
+def test_segment_ids_do_not_depend_on_kmeans_label_numbers():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, 200)
+    monetary = np.array([10.0, 1000.0, 1.0, 100.0])[labels] * rng.uniform(0.9, 1.1, 200)
+    centers = rng.normal(size=(4, 3))
+    expected = seg.order_clusters(labels, monetary, centers)
+    assert set(expected[labels == 1]) == {1} and set(expected[labels == 2]) == {4}
+    for perm in ([3, 2, 1, 0], [1, 3, 0, 2]):
+        relabelled = np.asarray(perm)[labels]
+        inverse = np.argsort(perm)
+        same = seg.order_clusters(relabelled, monetary, centers[inverse])
+        np.testing.assert_array_equal(same, expected)
+
+
+def test_same_input_gives_the_identical_table_whatever_the_row_order(four_groups):
+    table, _, selection, segments = four_groups
+    again_selection, again = segment(table)
+    assert again_selection.equals(selection)
+    assert again.equals(segments)
+    shuffled = table.take(np.random.default_rng(1).permutation(table.num_rows))
+    shuffled_selection, from_shuffled = segment(shuffled)
+    assert shuffled_selection.equals(selection)
+    assert from_shuffled.equals(segments)
+    ids = segments.column("customer_id").to_numpy()
+    assert (np.diff(ids) > 0).all()
+
+
+def test_segment_rows_carry_the_features_names_and_distances(four_groups):
+    table, _, _, segments = four_groups
+    personas = load_personas()
+    named = seg.fit_customer_segments(table, four_groups[2], personas)
+    assert named.num_rows == table.num_rows
+    names = dict(
+        zip(
+            named.column("segment_id").to_pylist(),
+            named.column("segment_name").to_pylist(),
+            strict=True,
+        )
+    )
+    assert names == {1: "Insiders", 2: "High spenders", 3: "Mid spenders", 4: "Low spenders"}
+    assert named.drop_columns(["segment_name"]).equals(segments.drop_columns(["segment_name"]))
+    assert named.schema.field("monetary").type == table.schema.field("monetary").type
+    assert pc.min(named.column("distance_to_centroid")).as_py() >= 0
+    assert set(named.column("as_of_date").to_pylist()) == {AS_OF}
+
+
+# --------------------------------------------------------------------------- features, samples
+
+
+def test_negative_and_zero_values_count_as_zero_before_log1p():
+    np.testing.assert_array_equal(
+        seg.log1p_clipped(np.array([-5.0, 0.0, 1.0])), [0.0, 0.0, np.log(2.0)]
+    )
+    table = pa.table(
+        {
+            "customer_id": [3, 1, 2, 4],
+            "recency_days": [10, 0, 5, 1],
+            "frequency": [1, 2, 3, 4],
+            "monetary": [-20.0, 0.0, 100.0, 50.0],
+        }
+    )
+    fm = seg.prepare_features(table, seg.DEFAULT_FEATURES)
+    assert fm.customer_ids.tolist() == [1, 2, 3, 4]
+    assert fm.standardised[0, 2] == fm.standardised[2, 2]  # 0 and -20 are the same spend
+    np.testing.assert_allclose(fm.standardised.mean(axis=0), 0, atol=1e-12)
+    with pytest.raises(ValueError, match="infinite or NaN"):
+        seg.prepare_features(
+            table.set_column(3, "monetary", pa.array([1.0, np.nan, 2, 3])), ["monetary"]
+        )
+
+
+def test_sample_is_deterministic_nested_and_free_of_row_order():
+    ids = np.arange(1, 5_001, dtype=np.int64)
+    small = set(ids[seg.sample_positions(ids, 500)].tolist())
+    large = set(ids[seg.sample_positions(ids, 1_000)].tolist())
+    assert len(small) == 500 and small <= large
+    shuffled = np.random.default_rng(0).permutation(ids)
+    assert set(shuffled[seg.sample_positions(shuffled, 500)].tolist()) == small
+    assert seg.sample_positions(ids[:100], 500).tolist() == list(range(100))
+
+
+def test_silhouettes_match_scikit_learn():
+    rng = np.random.default_rng(5)
+    points = rng.normal(size=(300, 3))
+    labelings = [rng.integers(0, k, 300) for k in (2, 3, 6)]
+    labelings.append(np.r_[np.zeros(299, dtype=int), 1])  # a singleton cluster scores 0
+    ours = seg.silhouettes(points, labelings)
+    for labels, values in zip(labelings, ours, strict=True):
+        np.testing.assert_allclose(values, silhouette_samples(points, labels), atol=1e-12)
+    assert np.isnan(seg.silhouettes(points, [np.zeros(300, dtype=int)])[0]).all()
+
+
+# --------------------------------------------------------------------------- profiles, loyalty
+
+
+def test_profiles_split_customers_and_revenue_and_loyalty_is_segment_one(four_groups):
+    table, _, selection, segments = four_groups
+    profiles = seg.segment_profiles(segments, table, selection).to_pylist()
+    assert [row["segment_id"] for row in profiles] == [1, 2, 3, 4]
+    assert sum(row["share_of_customers"] for row in profiles) == pytest.approx(1)
+    assert sum(row["share_of_revenue"] for row in profiles) == pytest.approx(1)
+    assert sum(row["customers"] for row in profiles) == table.num_rows
+    means = [row["mean_monetary"] for row in profiles]
+    assert means == sorted(means, reverse=True)
+    assert all(row["mean_silhouette"] > 0.5 for row in profiles)
+
+    members = seg.loyalty_members(segments, table)
+    segment_one = segments.filter(pc.equal(segments.column("segment_id"), 1))
+    assert members.column("customer_id").equals(segment_one.column("customer_id"))
+    summary = seg.loyalty_summary(segments, table).to_pylist()[0]
+    assert summary["members"] == members.num_rows == profiles[0]["customers"]
+    assert summary["share_of_revenue"] == pytest.approx(profiles[0]["share_of_revenue"])
+
+
+# --------------------------------------------------------------------------- value tiers
+
+
+def test_value_tiers_higher_is_better():
+    rng = np.random.default_rng(11)
+    n = 2_000
+    table = pa.table(
+        {
+            "customer_id": pa.array(rng.permutation(n).astype(np.int64) + 1),
+            "recency_days": pa.array(rng.integers(1, 374, n).astype(np.int32)),
+            "frequency": pa.array(1 + rng.poisson(rng.gamma(0.6, 4.0, n))),
+            "monetary": pa.array(np.round(np.exp(rng.normal(6, 1.2, n)), 2)),
+        }
+    )
+    tiers = seg.customer_value_tiers(table)
+    assert tiers.equals(seg.customer_value_tiers(table))
+    cols = {name: tiers.column(name).to_numpy() for name in tiers.column_names[:9]}
+    for value, cluster, sign in (
+        ("recency_days", "recency_cluster", -1),  # fewer days is better
+        ("frequency", "frequency_cluster", 1),
+        ("monetary", "monetary_cluster", 1),
+    ):
+        order = np.argsort(sign * cols[value], kind="stable")
+        assert (np.diff(cols[cluster][order]) >= 0).all(), cluster
+        assert set(cols[cluster]) == {1, 2, 3, 4}
+    overall = cols["recency_cluster"] + cols["frequency_cluster"] + cols["monetary_cluster"]
+    np.testing.assert_array_equal(cols["overall_score"], overall)
+    expected = np.where(overall <= 5, "Low", np.where(overall <= 8, "Mid", "High"))
+    np.testing.assert_array_equal(cols["value_tier"].astype(str), expected)
+    by_tier = {t: cols["monetary"][expected == t].mean() for t in ("Low", "Mid", "High")}
+    assert by_tier["Low"] < by_tier["Mid"] < by_tier["High"]
+
+
+def test_value_tiers_of_the_groups(four_groups):
+    table, truth, _, _ = four_groups
+    tiers = seg.customer_value_tiers(table)
+    groups = truth_by_id(table, truth, tiers.column("customer_id").to_numpy())
+    tier = np.asarray(tiers.column("value_tier").to_pylist())
+    assert set(tier[groups == 0]) == {"High"}
+    assert set(tier[groups == 3]) == {"Low"}
+
+
+# --------------------------------------------------------------------------- personas
+
+
+def load_personas() -> pa.Table:
+    with open(PROJECT_DIR / "seeds" / "segment_personas.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return pa.Table.from_pylist(
+        [{**row, "k": int(row["k"]), "rank": int(row["rank"])} for row in rows]
+    )
+
+
+def test_persona_names_rank_spend_and_claim_nothing_else():
+    personas = load_personas()
+    # Words that describe recency or frequency; "loyalty programme" (segment 1) is no claim.
+    claims = re.compile(
+        r"\b(new|newcomers?|recent(ly)?|lapsed|loyal|at-risk|hibernating|regulars?|"
+        r"one-timers?|occasional|often|frequent)\b",
+        re.IGNORECASE,
+    )
+    for k in range(2, 21):
+        found = seg.persona_lookup(personas, k)
+        names = [persona.name for persona in found.values()]
+        assert names[0] == "Insiders" and len(set(names)) == k
+        for persona in found.values():
+            assert not claims.search(f"{persona.name} {persona.description}"), (k, persona)
+
+
+# --------------------------------------------------------------------------- real pipeline
+
+
+def test_two_builds_give_row_for_row_identical_customer_segments(sample_build, tmp_path):
+    # Only customer_segments and what it is built from (the data tests ran in sample_build).
+    second = build_ok(
+        tmp_path / "second",
+        args=[
+            "build",
+            "--select",
+            "+customer_segments",
+            "--exclude-resource-type",
+            "test",
+            "unit_test",
+        ],
+    )
+    sql = "select * from marts.customer_segments"  # insertion order, as a reader sees it
+    first_rows, second_rows = sample_build.query(sql), second.query(sql)
+    assert len(first_rows) > 100
+    assert first_rows == second_rows
+    columns = [row[0] for row in second.query("describe marts.customer_segments")]
+    assert columns[:4] == ["customer_id", "segment_id", "segment_name", "k"]
+    assert second.query("select count(*) from marts.customer_rfm") == [(len(first_rows),)]
