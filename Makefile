@@ -7,7 +7,7 @@ DBT := $(BIN)/dbt
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: setup build test lint publish report bench clean sample
+.PHONY: setup test-setup build test lint publish report bench clean sample
 
 setup: $(VENV)/.installed
 
@@ -17,6 +17,16 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	mkdir -p warehouse
 	touch $@
+
+## The browser test of the report needs Debian's chromium and chromedriver (no browser is
+## downloaded at run time); installed once, with sudo when not root.
+test-setup: setup
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver >/dev/null; \
+	fi
 
 ## Set up, run `dbt build` (all models and tests) on the bundled sample, then publish the
 ## marts to the serving file that BI tools open (only when the build and its tests passed).
@@ -32,14 +42,22 @@ report: setup
 	$(BIN)/python -m customer_segmentation.report
 
 ## Set up, then run the whole suite: dbt build with data and unit tests, pytest, sqlfluff, ruff.
-test: setup
+test: test-setup
 	$(DBT) build
+	$(MAKE) --no-print-directory publish
 	$(BIN)/pytest -q
 	$(MAKE) lint
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/sqlfluff lint models macros tests/data
+
+## Benchmark: full dbt build vs the pandas notebook approach vs one bare DuckDB query + KMeans,
+## on generated inputs cached in .bench/ (README: "Performance"). Sizes and options:
+## make bench BENCH_ARGS="--sizes 1M,10M,100M"
+BENCH_ARGS ?=
+bench: setup
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 ## Regenerate the bundled sample with the project's generator.
 sample: setup

@@ -1,0 +1,710 @@
+"""The visual report: one self-contained HTML file of the segments, drawn from the serving file.
+
+Command line (from the project folder; `make report`)::
+
+    python -m customer_segmentation.report [--serving PATH] [--output FILE]
+
+It reads the serving file (`SERVING_DUCKDB_PATH`, default `warehouse/serving.duckdb`) through
+the safe read-only connection, draws each chart with Plotly, and writes one HTML file (default
+`report/customer_segments.html`) with plotly.js inlined once: it opens in any browser with no
+network. Each chart sits in a container with a stable id (`chart-monthly-revenue`, ...), which
+the browser test checks is drawn. A chart whose mart is missing from the serving file (an older
+build) is replaced by a message that names the table, so the rest of the report still renders.
+
+The output depends only on the serving file: the same build gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+
+from customer_segmentation.serving import connect_readonly, serving_path
+
+DEFAULT_OUTPUT = "report/customer_segments.html"
+SCHEMA = "marts"
+TEMPLATE = "plotly_white"
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+class MissingData(LookupError):
+    """A chart cannot be drawn: a table or column it needs is not in the serving file."""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One section of the report: a stable container id, its title and how to draw it."""
+
+    chart_id: str
+    title: str
+    question: str
+    tables: tuple[str, ...]
+    draw: Callable[[dict[str, pd.DataFrame]], go.Figure]
+    wide: bool = False
+
+
+def column(frame: pd.DataFrame, table: str, name: str) -> pd.Series:
+    """One column of a mart; `MissingData` names it when an older build lacks it."""
+    if name not in frame.columns:
+        raise MissingData(f"{SCHEMA}.{table} has no column {name}")
+    return frame[name]
+
+
+def sorted_by(frame: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
+    """A mart in the order of one of its columns (stable, so the output is deterministic)."""
+    column(frame, table, name)
+    return frame.sort_values(name, kind="stable").reset_index(drop=True)
+
+
+def first_row(frame: pd.DataFrame, table: str) -> pd.Series:
+    """The only row of a one-row mart."""
+    if frame.empty:
+        raise MissingData(f"{SCHEMA}.{table} is empty")
+    return frame.iloc[0]
+
+
+def _layout(fig: go.Figure, height: int = 420, **kwargs: object) -> go.Figure:
+    """The report's common look; `kwargs` override the defaults."""
+    settings: dict[str, object] = {
+        "template": TEMPLATE,
+        "height": height,
+        "margin": {"l": 60, "r": 30, "t": 40, "b": 50},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        "font": {"family": "Helvetica, Arial, sans-serif", "size": 12},
+    }
+    settings.update(kwargs)
+    fig.update_layout(**settings)
+    return fig
+
+
+def _table_trace(
+    frame: pd.DataFrame, table: str, spec: Sequence[tuple[str, str, str]], fill: str
+) -> go.Table:
+    """A Plotly table of `(header, column, format)` columns of a mart."""
+    return go.Table(
+        header={
+            "values": [f"<b>{header}</b>" for header, _, _ in spec],
+            "fill_color": fill,
+            "font": {"color": "white"},
+            "align": "left",
+        },
+        cells={
+            "values": [[_fmt(fmt, v) for v in column(frame, table, name)] for _, name, fmt in spec],
+            "align": "left",
+            "height": 26,
+        },
+    )
+
+
+def _fmt(fmt: str, value: object) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    try:
+        return fmt.format(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _monthly(data: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.Series, list[str]]:
+    """monthly_kpis in month order, its months, and a bar colour that marks partial months."""
+    kpis = sorted_by(data["monthly_kpis"], "monthly_kpis", "month")
+    month = pd.to_datetime(column(kpis, "monthly_kpis", "month"))
+    partial = column(kpis, "monthly_kpis", "is_partial_month").fillna(False).astype(bool)
+    return kpis, month, ["#9DB9D3" if p else "#4C78A8" for p in partial]
+
+
+def draw_monthly_revenue(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """Revenue per month (bars; light when the data covers only part of the month) with the
+    active customers (line, right axis)."""
+    kpis, month, colours = _monthly(data)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Bar(
+            x=month,
+            y=column(kpis, "monthly_kpis", "revenue").astype(float),
+            name="Revenue (GBP; light: partial month)",
+            marker_color=colours,
+            hovertemplate="%{x|%b %Y}: £%{y:,.0f}<extra></extra>",
+        ),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=month,
+            y=column(kpis, "monthly_kpis", "active_customers"),
+            name="Active customers",
+            mode="lines+markers",
+            line={"color": "#F58518", "width": 3},
+        ),
+        secondary_y=True,
+    )
+    fig.update_yaxes(title_text="Revenue (GBP)", tickprefix="£", secondary_y=False)
+    fig.update_yaxes(title_text="Active customers", secondary_y=True, showgrid=False)
+    return _layout(fig, xaxis={"dtick": "M1", "tickformat": "%b\n%Y"})
+
+
+def draw_new_customer_ratio(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """New customers per month (bars) and their share of the active customers (line)."""
+    kpis, month, _ = _monthly(data)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Bar(
+            x=month,
+            y=column(kpis, "monthly_kpis", "new_customers"),
+            name="New customers",
+            marker_color="#54A24B",
+        ),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=month,
+            y=column(kpis, "monthly_kpis", "new_customer_ratio"),
+            name="New / active customers",
+            mode="lines+markers",
+            line={"color": "#E45756", "width": 3},
+            hovertemplate="%{x|%b %Y}: %{y:.1%}<extra></extra>",
+        ),
+        secondary_y=True,
+    )
+    fig.update_yaxes(title_text="New customers", secondary_y=False)
+    fig.update_yaxes(
+        title_text="Share of active customers",
+        tickformat=".0%",
+        rangemode="tozero",
+        secondary_y=True,
+        showgrid=False,
+    )
+    return _layout(fig, xaxis={"dtick": "M2", "tickformat": "%b\n%Y"})
+
+
+def draw_weekday_hour(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """Revenue by ISO weekday and hour of day; hours with no sale are blank."""
+    sales, table = data["sales_by_weekday_hour"], "sales_by_weekday_hour"
+    frame = pd.DataFrame(
+        {
+            "weekday": column(sales, table, "iso_weekday").astype(int),
+            "hour": column(sales, table, "hour_of_day").astype(int),
+            "revenue": column(sales, table, "revenue").astype(float),
+        }
+    )
+    hours = range(int(frame["hour"].min()), int(frame["hour"].max()) + 1) if len(frame) else []
+    grid = frame.pivot_table(index="weekday", columns="hour", values="revenue", aggfunc="sum")
+    grid = grid.reindex(index=range(1, 8), columns=hours)
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(),
+            x=[f"{h:02d}h" for h in grid.columns],
+            y=WEEKDAYS,
+            colorscale="YlOrRd",
+            colorbar={"title": "Revenue", "tickprefix": "£"},
+            hoverongaps=False,
+            hovertemplate="%{y} %{x}: £%{z:,.0f}<extra></extra>",
+        )
+    )
+    return _layout(
+        fig,
+        height=380,
+        xaxis={"title": "Hour of day", "type": "category"},
+        yaxis={"autorange": "reversed", "type": "category"},
+    )
+
+
+def draw_cohort_retention(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """Share of each monthly cohort active again 0, 1, 2, ... months after its first purchase."""
+    cohorts, table = data["cohort_retention"], "cohort_retention"
+    frame = pd.DataFrame(
+        {
+            "cohort": pd.to_datetime(column(cohorts, table, "cohort_month")).dt.strftime("%Y-%m"),
+            "offset": column(cohorts, table, "months_since").astype(int),
+            "rate": column(cohorts, table, "retention_rate").astype(float),
+            "size": column(cohorts, table, "cohort_size").astype(int),
+        }
+    )
+    grid = frame.pivot_table(index="cohort", columns="offset", values="rate", aggfunc="first")
+    grid = grid.sort_index().sort_index(axis=1)
+    sizes = frame.groupby("cohort")["size"].first().reindex(grid.index)
+    labels = [f"{cohort} ({size:,})" for cohort, size in sizes.items()]
+    text = grid.map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy(),
+            x=[int(c) for c in grid.columns],
+            y=labels,
+            text=text.to_numpy(),
+            texttemplate="%{text}",
+            textfont={"size": 9},
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": "Active", "tickformat": ".0%"},
+            hoverongaps=False,
+            hovertemplate="cohort %{y}, month +%{x}: %{z:.1%} active<extra></extra>",
+        )
+    )
+    return _layout(
+        fig,
+        height=max(360, 40 + 26 * len(labels)),
+        xaxis={"title": "Months since first purchase", "dtick": 1, "side": "top"},
+        yaxis={"title": "Cohort (customers)", "autorange": "reversed", "type": "category"},
+        margin={"l": 110, "r": 30, "t": 60, "b": 20},
+    )
+
+
+def draw_rfm_treemap(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """RFM segments sized by customers, coloured by their share of revenue."""
+    summary, table = data["rfm_segment_summary"], "rfm_segment_summary"
+    summary = sorted_by(summary, table, "segment_order")
+    customer_share = column(summary, table, "customer_share").astype(float)
+    revenue_share = column(summary, table, "revenue_share").astype(float)
+    fig = go.Figure(
+        go.Treemap(
+            labels=column(summary, table, "rfm_segment"),
+            parents=[""] * len(summary),
+            values=column(summary, table, "customers"),
+            customdata=list(zip(customer_share, revenue_share, strict=True)),
+            marker={
+                "colors": revenue_share,
+                "colorscale": "Tealgrn",
+                "colorbar": {"title": "Share of<br>revenue", "tickformat": ".0%"},
+            },
+            texttemplate=(
+                "<b>%{label}</b><br>%{value:,} customers<br>%{customdata[1]:.0%} of revenue"
+            ),
+            hovertemplate=(
+                "%{label}: %{value:,} customers (%{customdata[0]:.1%}), "
+                "%{customdata[1]:.1%} of revenue<extra></extra>"
+            ),
+            pathbar={"visible": False},
+            sort=True,
+        )
+    )
+    return _layout(fig, height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+
+
+def draw_model_selection(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """Inertia (elbow) and silhouette over k for KMeans, with the silhouettes of a Gaussian
+    mixture and of agglomerative clustering for comparison, and the chosen k marked."""
+    table = "segment_model_selection"
+    selection = sorted_by(data[table], table, "k")
+    k = column(selection, table, "k").astype(int)
+    chosen = column(selection, table, "is_selected").fillna(False).astype(bool)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("Inertia (elbow)", "Silhouette score"),
+        horizontal_spacing=0.12,
+    )
+    inertia = column(selection, table, "inertia").astype(float)
+    fig.add_trace(
+        go.Scatter(x=k, y=inertia, mode="lines+markers", name="KMeans inertia"), row=1, col=1
+    )
+    silhouette = column(selection, table, "silhouette").astype(float)
+    for name, label, dash in (
+        ("silhouette", "KMeans silhouette", "solid"),
+        ("gmm_silhouette", "Gaussian mixture silhouette", "dot"),
+        ("agglomerative_silhouette", "Agglomerative silhouette", "dash"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=k,
+                y=column(selection, table, name).astype(float),
+                mode="lines+markers",
+                name=label,
+                line={"dash": dash},
+            ),
+            row=1,
+            col=2,
+        )
+    if chosen.any():
+        best = int(k[chosen].iloc[0])
+        for col, values in ((1, inertia), (2, silhouette)):
+            fig.add_vline(x=best, line_dash="dash", line_color="#888", row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=[best],
+                    y=[float(values[chosen].iloc[0])],
+                    mode="markers",
+                    marker={"symbol": "star", "size": 18, "color": "#E45756"},
+                    name=f"chosen k = {best}",
+                    showlegend=col == 1,
+                ),
+                row=1,
+                col=col,
+            )
+        rule = str(column(selection, table, "selection_rule")[chosen].iloc[0])
+        fig.add_annotation(
+            text=html.escape(textwrap.shorten(rule, 160)),
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=-0.3,
+            showarrow=False,
+            align="left",
+            font={"size": 11, "color": "#555"},
+        )
+    fig.update_xaxes(title_text="k (number of segments)", dtick=1)
+    return _layout(
+        fig,
+        height=440,
+        margin={"l": 60, "r": 30, "t": 90, "b": 100},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.12, "x": 0},
+    )
+
+
+PROFILE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("Segment", "segment_name", "{}"),
+    ("Customers", "customers", "{:,.0f}"),
+    ("Share of customers", "share_of_customers", "{:.1%}"),
+    ("Revenue (GBP)", "revenue", "£{:,.0f}"),
+    ("Share of revenue", "share_of_revenue", "{:.1%}"),
+    ("Recency (days, mean)", "mean_recency_days", "{:,.0f}"),
+    ("Orders (mean)", "mean_frequency", "{:,.1f}"),
+    ("Spend (GBP, mean)", "mean_monetary", "£{:,.0f}"),
+    ("Order value (GBP, mean)", "mean_avg_order_value", "£{:,.0f}"),
+    ("Products (mean)", "mean_distinct_products", "{:,.0f}"),
+    ("Returned (GBP, mean)", "mean_returned_amount", "£{:,.0f}"),
+    ("Silhouette", "mean_silhouette", "{:.2f}"),
+)
+
+
+def draw_segment_profiles(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """Each KMeans segment's share of customers and of revenue, and its profile in original
+    units (means over its customers)."""
+    table = "segment_profiles"
+    profiles = sorted_by(data[table], table, "segment_id")
+    names = column(profiles, table, "segment_name").astype(str)
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        row_heights=[0.5, 0.5],
+        vertical_spacing=0.1,
+        specs=[[{"type": "xy"}], [{"type": "table"}]],
+    )
+    for name, label, colour in (
+        ("share_of_customers", "Share of customers", "#4C78A8"),
+        ("share_of_revenue", "Share of revenue", "#F58518"),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=names,
+                y=column(profiles, table, name).astype(float),
+                name=label,
+                marker_color=colour,
+                text=[f"{v:.0%}" for v in column(profiles, table, name).astype(float)],
+                textposition="outside",
+            ),
+            row=1,
+            col=1,
+        )
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero", row=1, col=1)
+    fig.add_trace(_table_trace(profiles, table, PROFILE_COLUMNS, "#4C78A8"), row=2, col=1)
+    return _layout(fig, height=600, barmode="group")
+
+
+def draw_loyalty_programme(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """The loyalty programme at a glance: members, their share of customers and of revenue,
+    and what a member spends, with the eligibility rule."""
+    table = "loyalty_programme_summary"
+    row = first_row(data[table], table)
+    tiles = [
+        ("Members", column(data[table], table, "members").iloc[0], ",.0f", ""),
+        ("Share of customers", row.get("share_of_customers"), ".1%", ""),
+        ("Share of revenue", row.get("share_of_revenue"), ".1%", ""),
+        ("Mean spend per member", row.get("mean_monetary"), ",.0f", "£"),
+    ]
+    fig = go.Figure()
+    for i, (title, value, fmt, prefix) in enumerate(tiles):
+        if value is None or pd.isna(value):
+            raise MissingData(f"{SCHEMA}.{table} has no value for {title.lower()}")
+        fig.add_trace(
+            go.Indicator(
+                mode="number",
+                value=float(value),
+                number={"valueformat": fmt, "prefix": prefix, "font": {"size": 44}},
+                title={"text": title, "font": {"size": 15}},
+                domain={"row": 0, "column": i},
+            )
+        )
+    segment = row.get("segment_name")
+    rule = row.get("eligibility_rule")
+    note = " · ".join(
+        str(part)
+        for part in (f"Segment: {segment}" if segment else None, rule)
+        if part and not pd.isna(part)
+    )
+    if note:
+        fig.add_annotation(
+            text=html.escape(textwrap.shorten(note, 180)),
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=-0.12,
+            showarrow=False,
+            font={"size": 12, "color": "#555"},
+        )
+    fig.update_layout(grid={"rows": 1, "columns": len(tiles), "pattern": "independent"})
+    return _layout(fig, height=230, margin={"l": 20, "r": 20, "t": 40, "b": 40})
+
+
+PLAYBOOK_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("RFM segment", "rfm_segment", "{}"),
+    ("Customers", "customers", "{:,.0f}"),
+    ("Share of customers", "customer_share", "{:.1%}"),
+    ("Share of revenue", "revenue_share", "{:.1%}"),
+    ("Recommended action", "recommended_action", "{}"),
+    ("Incentive", "incentive", "{}"),
+)
+
+
+def draw_playbook(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """The segment playbook: what marketing does with each RFM segment, and its weight."""
+    table = "rfm_segment_summary"
+    summary = sorted_by(data[table], table, "segment_order")
+    trace = _table_trace(summary, table, PLAYBOOK_COLUMNS, "#54A24B")
+    trace.columnwidth = [1.3, 0.8, 0.8, 0.8, 3.2, 2.2]
+    trace.cells.height = 30
+    fig = go.Figure(trace)
+    return _layout(fig, height=70 + 34 * len(summary), margin={"l": 10, "r": 10, "t": 10, "b": 10})
+
+
+CHARTS: tuple[Chart, ...] = (
+    Chart(
+        "chart-monthly-revenue",
+        "Monthly revenue and active customers",
+        "How does the business move month by month?",
+        ("monthly_kpis",),
+        draw_monthly_revenue,
+        wide=True,
+    ),
+    Chart(
+        "chart-new-customer-ratio",
+        "New customers and their share of active customers",
+        "How many customers are new each month?",
+        ("monthly_kpis",),
+        draw_new_customer_ratio,
+    ),
+    Chart(
+        "chart-weekday-hour",
+        "Revenue by weekday and hour",
+        "When do people buy?",
+        ("sales_by_weekday_hour",),
+        draw_weekday_hour,
+    ),
+    Chart(
+        "chart-cohort-retention",
+        "Cohort retention",
+        "How well do cohorts of new customers come back?",
+        ("cohort_retention",),
+        draw_cohort_retention,
+        wide=True,
+    ),
+    Chart(
+        "chart-rfm-treemap",
+        "RFM segments",
+        "Who are the customers, by recency, frequency and spend?",
+        ("rfm_segment_summary",),
+        draw_rfm_treemap,
+    ),
+    Chart(
+        "chart-model-selection",
+        "Choosing the number of segments",
+        "Why this many segments? Elbow of inertia and silhouette over k.",
+        ("segment_model_selection",),
+        draw_model_selection,
+    ),
+    Chart(
+        "chart-segment-profiles",
+        "Segment profiles",
+        "What characterises each segment, and what share of revenue does it bring?",
+        ("segment_profiles",),
+        draw_segment_profiles,
+        wide=True,
+    ),
+    Chart(
+        "chart-loyalty-programme",
+        "Loyalty programme",
+        "Who is eligible for the loyalty programme, and how many are they?",
+        ("loyalty_programme_summary",),
+        draw_loyalty_programme,
+        wide=True,
+    ),
+    Chart(
+        "chart-segment-playbook",
+        "Segment playbook",
+        "What should marketing do with each segment?",
+        ("rfm_segment_summary",),
+        draw_playbook,
+        wide=True,
+    ),
+)
+
+CHART_IDS: tuple[str, ...] = tuple(chart.chart_id for chart in CHARTS)
+
+
+def published_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Names of the tables in schema `marts` of the serving file."""
+    rows = con.execute(
+        "select table_name from duckdb_tables() where schema_name = ?", [SCHEMA]
+    ).fetchall()
+    return {name for (name,) in rows}
+
+
+def load_tables(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Read the named marts (small summary tables) into data frames, in one snapshot."""
+    frames = {}
+    con.execute("begin transaction")
+    try:
+        for name in sorted(set(names)):
+            quoted = '"' + name.replace('"', '""') + '"'
+            frames[name] = con.execute(f"select * from {SCHEMA}.{quoted}").df()
+    finally:
+        con.execute("rollback")
+    return frames
+
+
+def build_info(con: duckdb.DuckDBPyConnection, tables: set[str]) -> dict[str, str]:
+    """The build the serving file comes from (`marts.build_info`), as display strings."""
+    if "build_info" not in tables:
+        return {}
+    frame = con.execute(f"select build_id, built_at from {SCHEMA}.build_info").df()
+    if frame.empty:
+        return {}
+    return {
+        "build_id": str(frame["build_id"].iloc[0]),
+        "built_at": pd.Timestamp(frame["built_at"].iloc[0]).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def render_section(chart: Chart, data: dict[str, pd.DataFrame], available: set[str]) -> str:
+    """The HTML of one section: the drawn chart, or a message naming what is missing."""
+    missing = [t for t in chart.tables if t not in available]
+    body: str
+    if missing:
+        body = _missing(
+            f"Not available: {', '.join(f'{SCHEMA}.{t}' for t in missing)} "
+            "is not in the serving file. Run `make build` to publish a complete build."
+        )
+    else:
+        try:
+            fig = chart.draw({t: data[t] for t in chart.tables})
+        except MissingData as exc:
+            body = _missing(f"Not available: {exc}.")
+        else:
+            body = pio.to_html(
+                fig,
+                full_html=False,
+                include_plotlyjs=False,
+                div_id=chart.chart_id,
+                config=PLOTLY_CONFIG,
+                validate=True,
+            )
+    css = "card wide" if chart.wide else "card"
+    return (
+        f'<section class="{css}" id="section-{chart.chart_id}">'
+        f"<h2>{html.escape(chart.title)}</h2>"
+        f'<p class="question">{html.escape(chart.question)}</p>{body}</section>'
+    )
+
+
+def _script_json(value: object) -> str:
+    """JSON to embed in a <script> element: raw text there, so only `</` must be escaped."""
+    return json.dumps(value, sort_keys=True).replace("</", "<\\/")
+
+
+def _missing(message: str) -> str:
+    return f'<div class="missing" role="alert">{html.escape(message)}</div>'
+
+
+STYLE = """
+body { font-family: Helvetica, Arial, sans-serif; margin: 0; background: #f4f5f7; color: #222; }
+header { background: #1f3b57; color: white; padding: 18px 32px; }
+header h1 { margin: 0 0 4px 0; font-size: 24px; }
+header p { margin: 0; opacity: 0.85; font-size: 13px; }
+main { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 16px;
+       padding: 16px 32px 32px 32px; }
+.card { background: white; border-radius: 8px; padding: 12px 16px;
+        box-shadow: 0 1px 3px rgba(0, 0, 0, 0.12); }
+.card.wide { grid-column: 1 / -1; }
+.card h2 { font-size: 17px; margin: 4px 0; }
+.question { margin: 0 0 8px 0; color: #666; font-size: 13px; }
+.missing { padding: 24px; background: #fff4e5; color: #8a4b00; border-radius: 6px; }
+@media (max-width: 1000px) { main { grid-template-columns: minmax(0, 1fr); } }
+"""
+
+
+def render_report(con: duckdb.DuckDBPyConnection) -> str:
+    """The whole report as one HTML document."""
+    available = published_tables(con)
+    needed = sorted({t for chart in CHARTS for t in chart.tables if t in available})
+    data = load_tables(con, needed)
+    info = build_info(con, available)
+    subtitle = (
+        f"Build {info['build_id']} · built {info['built_at']}"
+        if info
+        else "Serving file without build information"
+    )
+    sections = "\n".join(render_section(chart, data, available) for chart in CHARTS)
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<title>Customer segments</title>\n"
+        f"<style>{STYLE}</style>\n"
+        f'<script type="text/javascript">{get_plotlyjs()}</script>\n'
+        "</head>\n<body>\n"
+        "<header><h1>Customer segments</h1>"
+        f"<p>{html.escape(subtitle)}</p></header>\n"
+        f"<main>\n{sections}\n</main>\n"
+        f'<script type="application/json" id="report-meta">'
+        f"{_script_json({'charts': list(CHART_IDS), **info})}"
+        "</script>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def write_report(serving: str | Path | None = None, output: str | Path = DEFAULT_OUTPUT) -> Path:
+    """Render the report from the serving file and write it to `output`, atomically."""
+    target = Path(output)
+    with connect_readonly(serving) as con:
+        document = render_report(con)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.tmp")
+    temp.write_text(document, encoding="utf-8")
+    temp.replace(target)
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(
+        prog="python -m customer_segmentation.report",
+        description="Write the customer segmentation report (one self-contained HTML file).",
+    )
+    parser.add_argument("--serving", help="serving file (default: $SERVING_DUCKDB_PATH)")
+    parser.add_argument("--output", default=DEFAULT_OUTPUT, help=f"default: {DEFAULT_OUTPUT}")
+    args = parser.parse_args(argv)
+    try:
+        path = write_report(args.serving, args.output)
+    except (FileNotFoundError, duckdb.Error) as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 1
+    print(f"report: wrote {path} from {serving_path(args.serving)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
