@@ -1,9 +1,13 @@
-"""Read raw invoice-line files (CSV, CSV.gz, Parquet, Excel) into one all-text DuckDB relation.
+"""Find and inspect the raw invoice-line files (CSV, CSV.gz, Parquet, Excel).
 
-Called by the dbt Python model `stg_raw_invoice_lines`. Every data row of every file becomes
-exactly one output row with its file and 1-based row number, so nothing can be lost between
-the file and the marts: rows that do not parse are carried as text and quarantined later.
-Paths never reach SQL text: files are opened through DuckDB's Python API.
+Called by the dbt Python models `stg_input_files` (how to read each file: format, encoding,
+delimiter, which header field is which column) and `stg_excel_invoice_lines` (Excel rows,
+read here because DuckDB's excel extension would have to be downloaded). The SQL view
+`stg_raw_invoice_lines` then reads CSV and Parquet files where they lie, so a 100M-line input
+is never copied: every data row of every file becomes exactly one row with its file and
+1-based row number, and rows that do not parse are carried as text and quarantined later.
+Only values checked here reach SQL: existing paths and header names, each quoted (macros
+`sql_string_literal`, `sql_identifier`); encoding and delimiter from fixed lists.
 """
 
 from __future__ import annotations
@@ -38,7 +42,6 @@ COLUMN_SPELLINGS: dict[str, tuple[str, ...]] = {
 RAW_COLUMNS = list(COLUMN_SPELLINGS)
 OUTPUT_COLUMNS = ["source_file", "source_row", *RAW_COLUMNS, "has_extra_fields"]
 SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".xlsx")
-_OVERFLOW = "__overflow"
 
 
 class InputError(ValueError):
@@ -143,69 +146,6 @@ def read_csv_header(path: Path, encoding: str) -> tuple[list[str], str, bool]:
     return header, delimiter, has_data
 
 
-def _csv_relation(con: duckdb.DuckDBPyConnection, f: InputFile) -> duckdb.DuckDBPyRelation | None:
-    """The file's rows, or None for a file with a header and no data row."""
-    encoding = detect_encoding(f.path)
-    header, delimiter, has_data = read_csv_header(f.path, encoding)
-    mapping = map_columns(header, str(f.path))
-    if not has_data:
-        return None
-    names = [f"c{i}" for i in range(len(header))]
-    # One extra column catches rows with more fields than the header; DuckDB's
-    # non-strict mode drops fields beyond it, the flag keeps the row from passing.
-    # Column names are ours (c0, c1, ...); the path, encoding and delimiter are bound
-    # as parameters. (DuckDB 2.0's Python read_csv() rejects non-UTF-8 encodings, the
-    # SQL table function does not.)
-    columns = ", ".join(f"'{n}': 'VARCHAR'" for n in [*names, _OVERFLOW])
-    rel = con.sql(
-        f"""
-        select * from read_csv(
-            $path,
-            header = true,
-            auto_detect = false,
-            columns = {{{columns}}},
-            delim = $delimiter,
-            quote = '"',
-            escape = '"',
-            encoding = $encoding,
-            null_padding = true,
-            strict_mode = false
-        )
-        """,
-        params={"path": str(f.path), "delimiter": delimiter, "encoding": encoding},
-    )
-    position = {name: f"c{i}" for i, name in enumerate(header)}
-    return _project(rel, f.label, {k: position[v] for k, v in mapping.items()}, _OVERFLOW)
-
-
-def _parquet_relation(con: duckdb.DuckDBPyConnection, f: InputFile) -> duckdb.DuckDBPyRelation:
-    rel = con.read_parquet(str(f.path))
-    mapping = map_columns(list(rel.columns), str(f.path))
-    return _project(rel, f.label, mapping, None)
-
-
-def _project(
-    rel: duckdb.DuckDBPyRelation,
-    label: str,
-    mapping: dict[str, str],
-    overflow: str | None,
-) -> duckdb.DuckDBPyRelation:
-    # Column names come from the file header: quoted as identifiers. The label is a
-    # path: passed as a value through a one-row relation, never as SQL text.
-    exprs = [
-        duckdb.ConstantExpression(label).alias("source_file"),
-        duckdb.SQLExpression("row_number() over ()").alias("source_row"),
-    ]
-    for canonical in RAW_COLUMNS:
-        col = duckdb.ColumnExpression(mapping[canonical])
-        exprs.append(col.cast(duckdb.sqltype("VARCHAR")).alias(canonical))
-    if overflow is None:
-        exprs.append(duckdb.ConstantExpression(False).alias("has_extra_fields"))
-    else:
-        exprs.append(duckdb.ColumnExpression(overflow).isnotnull().alias("has_extra_fields"))
-    return rel.select(*exprs)
-
-
 def _cell_text(value: object) -> str | None:
     if value is None:
         return None
@@ -270,31 +210,82 @@ def _to_batch(buffer: dict[str, list]) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict(buffer, schema=_ARROW_SCHEMA)
 
 
-def load_raw_lines(
+def _csv_entry(f: InputFile) -> dict[str, object] | None:
+    """How to read one CSV file, or None for a file with a header and no data row."""
+    encoding = detect_encoding(f.path)
+    header, delimiter, has_data = read_csv_header(f.path, encoding)
+    mapping = map_columns(header, str(f.path))
+    if not has_data:
+        return None
+    position = {name: f"c{i}" for i, name in enumerate(header)}
+    return {
+        "delimiter": delimiter,
+        "encoding": encoding,
+        "field_count": len(header),
+        **{f"{c}_column": position[mapping[c]] for c in RAW_COLUMNS},
+    }
+
+
+def _parquet_entry(con: duckdb.DuckDBPyConnection, f: InputFile) -> dict[str, object]:
+    columns = con.read_parquet(str(f.path)).columns
+    mapping = map_columns(list(columns), str(f.path))
+    return {f"{c}_column": mapping[c] for c in RAW_COLUMNS}
+
+
+INPUT_FILES_SCHEMA = pa.schema(
+    [
+        ("file_index", pa.int32()),
+        ("source_file", pa.string()),
+        ("path", pa.string()),
+        ("file_format", pa.string()),
+        ("encoding", pa.string()),
+        ("delimiter", pa.string()),
+        ("field_count", pa.int32()),
+    ]
+    + [(f"{c}_column", pa.string()) for c in RAW_COLUMNS]
+)
+
+
+def input_files(
     con: duckdb.DuckDBPyConnection, path_spec: object, project_dir: str | Path
-) -> duckdb.DuckDBPyRelation:
-    """All data rows of all input files as one relation of text columns (see OUTPUT_COLUMNS)."""
+) -> pa.Table:
+    """One row per input file with data: how the SQL view `stg_raw_invoice_lines` reads it.
+
+    CSV: encoding, delimiter, number of header fields and, per canonical column, the position
+    (`c0`, `c1`, ...) of its header field. Parquet: the file's own column name per canonical
+    column. Excel (`file_format` 'xlsx'): rows come from `stg_excel_invoice_lines` instead.
+    Paths are absolute, so the view reads them from any working directory.
+    """
     files = resolve_inputs(path_spec, Path(project_dir))
-    relations = []
-    excel_batches: list[pa.RecordBatch] = []
+    rows: list[dict[str, object]] = []
     for f in files:
         if f.kind == "csv":
-            rel = _csv_relation(con, f)
-            if rel is not None:
-                relations.append(rel)
+            entry = _csv_entry(f)
         elif f.kind == "parquet":
-            relations.append(_parquet_relation(con, f))
+            entry = _parquet_entry(con, f)
         else:
-            excel_batches.extend(_excel_batches(f))
-    if excel_batches:
-        table = pa.Table.from_batches(excel_batches, schema=_ARROW_SCHEMA)
-        relations.append(con.from_arrow(table))
-    if not relations:
+            entry = {}
+        if entry is None:
+            continue
+        rows.append(
+            {
+                "file_index": len(rows) + 1,
+                "source_file": f.label,
+                "path": str(f.path.resolve()),
+                "file_format": f.kind,
+                **entry,
+            }
+        )
+    if not rows:
         raise InputError(
             f"dbt var 'transactions_path' = {path_spec!r}: the file(s) have a header but "
             f"no data rows: {', '.join(f.label for f in files)}"
         )
-    result = relations[0]
-    for rel in relations[1:]:
-        result = result.union(rel)
-    return result
+    return pa.Table.from_pylist(rows, schema=INPUT_FILES_SCHEMA)
+
+
+def excel_lines(path_spec: object, project_dir: str | Path) -> pa.Table:
+    """The data rows of every sheet of every Excel workbook among the inputs, as text."""
+    files = resolve_inputs(path_spec, Path(project_dir))
+    batches = [b for f in files if f.kind == "xlsx" for b in _excel_batches(f)]
+    return pa.Table.from_batches(batches, schema=_ARROW_SCHEMA)

@@ -2,9 +2,9 @@
 -- customers buy again, and what they spend.
 with
 
-order_lines as (
+line_groups as (
 
-    select * from {{ ref('fct_order_lines') }}
+    select * from {{ ref('int_order_line_groups') }}
 
 ),
 
@@ -14,8 +14,8 @@ customer_months as (
     select
         customer_id,
         cast({{ dbt.date_trunc('month', 'invoiced_at') }} as date) as month,
-        sum(line_amount) as revenue
-    from order_lines
+        sum(amount) as revenue
+    from line_groups
     where
         line_type = 'sale'
         and not is_guest

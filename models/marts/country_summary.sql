@@ -1,9 +1,9 @@
 -- One row per country of the accepted lines: revenue, customers, orders, order value.
 with
 
-order_lines as (
+line_groups as (
 
-    select * from {{ ref('fct_order_lines') }}
+    select * from {{ ref('int_order_line_groups') }}
 
 ),
 
@@ -12,15 +12,15 @@ by_country as (
     select
         country,
         -- amounts
-        coalesce(sum(line_amount) filter (where line_type = 'sale'), 0) as revenue,
-        coalesce(-sum(line_amount) filter (where line_type = 'return'), 0) as returns_amount,
+        coalesce(sum(amount) filter (where line_type = 'sale'), 0) as revenue,
+        coalesce(-sum(amount) filter (where line_type = 'return'), 0) as returns_amount,
         -- counts
         count(distinct invoice_no) filter (where line_type = 'sale') as orders,
         count(distinct customer_id) filter (
             where line_type = 'sale' and not is_guest
         ) as customers,
-        coalesce(sum(quantity) filter (where line_type = 'sale'), 0) as items_sold
-    from order_lines
+        coalesce(sum(items) filter (where line_type = 'sale'), 0) as items_sold
+    from line_groups
     group by country
 
 ),

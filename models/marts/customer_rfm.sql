@@ -7,6 +7,12 @@
 
 with
 
+line_groups as (
+
+    select * from {{ ref('int_order_line_groups') }}
+
+),
+
 order_lines as (
 
     select * from {{ ref('fct_order_lines') }}
@@ -19,19 +25,10 @@ segment_rules as (
 
 ),
 
-lines_before_as_of as (
+groups_before_as_of as (
 
     -- the default reference date lies after every line, so only an explicit one filters
-    select
-        customer_id,
-        country,
-        invoice_no,
-        stock_code,
-        quantity,
-        line_amount,
-        line_type,
-        invoiced_at
-    from order_lines
+    select * from line_groups
     {%- if as_of_date is not none %}
         where invoiced_at < cast({{ sql_string_literal(as_of_date) }} as date)
     {%- endif %}
@@ -49,16 +46,32 @@ customer_totals as (
         max(invoiced_at) filter (where line_type = 'sale') as last_purchase_at,
         -- counts
         count(distinct invoice_no) filter (where line_type = 'sale') as frequency,
-        sum(quantity) filter (where line_type = 'sale') as total_items,
-        count(distinct stock_code) filter (where line_type = 'sale') as distinct_products,
-        count(*) filter (where line_type = 'return') as return_lines,
+        sum(items) filter (where line_type = 'sale') as total_items,
+        coalesce(sum(lines) filter (where line_type = 'return'), 0) as return_lines,
         -- amounts
-        sum(line_amount) filter (where line_type = 'sale') as gross_revenue,
-        coalesce(-sum(line_amount) filter (where line_type = 'return'), 0) as returned_amount
-    from lines_before_as_of
+        sum(amount) filter (where line_type = 'sale') as gross_revenue,
+        coalesce(-sum(amount) filter (where line_type = 'return'), 0) as returned_amount
+    from groups_before_as_of
     where customer_id is not null
     group by customer_id
     having count(*) filter (where line_type = 'sale') > 0
+
+),
+
+customer_products as (
+
+    -- the one figure that needs the lines: distinct products over all sale invoices
+    select
+        customer_id,
+        count(distinct stock_code) as distinct_products
+    from order_lines
+    where
+        line_type = 'sale'
+        and customer_id is not null
+    {%- if as_of_date is not none %}
+        and invoiced_at < cast({{ sql_string_literal(as_of_date) }} as date)
+    {%- endif %}
+    group by customer_id
 
 ),
 
@@ -70,7 +83,7 @@ reference_date as (
             cast(
                 {{ dbt.dateadd('day', 1, 'cast(max(invoiced_at) as date)') }} as date
             ) as as_of_date
-        from lines_before_as_of
+        from groups_before_as_of
     {%- else %}
         select cast({{ sql_string_literal(as_of_date) }} as date) as as_of_date
     {%- endif %}
@@ -87,7 +100,7 @@ customer_countries as (
             partition by customer_id
             order by count(distinct invoice_no) desc, country asc
         ) as country_rank
-    from lines_before_as_of
+    from groups_before_as_of
     where
         customer_id is not null
         and line_type = 'sale'
@@ -113,7 +126,7 @@ customer_metrics as (
         greatest(customer_totals.gross_revenue - customer_totals.returned_amount, 0) as monetary,
         customer_totals.gross_revenue / customer_totals.frequency as avg_order_value,
         customer_totals.total_items,
-        customer_totals.distinct_products,
+        customer_products.distinct_products,
         customer_totals.return_lines,
         {{ dbt.datediff(
             'cast(customer_totals.first_purchase_at as date)',
@@ -127,6 +140,8 @@ customer_metrics as (
         on
             customer_totals.customer_id = customer_countries.customer_id
             and customer_countries.country_rank = 1
+    inner join customer_products
+        on customer_totals.customer_id = customer_products.customer_id
 
 ),
 

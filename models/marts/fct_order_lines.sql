@@ -1,4 +1,6 @@
--- One row per accepted invoice line: sales and customer returns, in GBP.
+-- One row per accepted invoice line: sales and customer returns, in GBP. A view: the
+-- input files are read where they lie (staging), never copied.
+{{ config(materialized='view') }}
 {%- set guest_policy = validated_var('guest_policy') %}
 {#- per_invoice: each guest invoice is its own synthetic customer, numbered -1, -2, ...
     in invoice number order; real ids are positive, so the two never collide. -#}

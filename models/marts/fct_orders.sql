@@ -1,9 +1,9 @@
 -- One row per invoice (sale or cancellation) of the accepted order lines.
 with
 
-order_lines as (
+line_groups as (
 
-    select * from {{ ref('fct_order_lines') }}
+    select * from {{ ref('int_order_line_groups') }}
 
 ),
 
@@ -19,10 +19,10 @@ final as (
         bool_or(line_type = 'return') as is_cancellation,
         bool_and(is_guest) as is_guest,
         -- amounts
-        count(*) as lines,
-        cast(sum(quantity) as bigint) as items,
-        cast(sum(line_amount) as decimal(18, 4)) as amount
-    from order_lines
+        cast(sum(lines) as bigint) as lines,
+        cast(sum(items) as bigint) as items,
+        cast(sum(amount) as decimal(18, 4)) as amount
+    from line_groups
     group by invoice_no
 
 )

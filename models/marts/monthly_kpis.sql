@@ -2,9 +2,9 @@
 -- months without sales included: revenue, orders, active / new / returning customers.
 with
 
-order_lines as (
+line_groups as (
 
-    select * from {{ ref('fct_order_lines') }}
+    select * from {{ ref('int_order_line_groups') }}
 
 ),
 
@@ -16,10 +16,10 @@ lines_by_month as (
         case when not is_guest then customer_id end as identified_customer_id,
         invoice_no,
         line_type,
-        quantity,
-        line_amount,
+        items,
+        amount,
         invoiced_at
-    from order_lines
+    from line_groups
 
 ),
 
@@ -32,16 +32,16 @@ month_totals as (
         max(invoiced_at) as last_line_at,
         -- counts
         count(distinct invoice_no) filter (where line_type = 'sale') as orders,
-        sum(quantity) filter (where line_type = 'sale') as items_sold,
+        sum(items) filter (where line_type = 'sale') as items_sold,
         -- amounts
-        coalesce(sum(line_amount) filter (where line_type = 'sale'), 0) as revenue,
+        coalesce(sum(amount) filter (where line_type = 'sale'), 0) as revenue,
         coalesce(
-            sum(line_amount) filter (
+            sum(amount) filter (
                 where line_type = 'sale' and identified_customer_id is not null
             ),
             0
         ) as identified_revenue,
-        coalesce(-sum(line_amount) filter (where line_type = 'return'), 0) as returns_amount
+        coalesce(-sum(amount) filter (where line_type = 'return'), 0) as returns_amount
     from lines_by_month
     group by month
 

@@ -1,9 +1,9 @@
 -- One row per ISO weekday and hour of day with at least one sale line: when people buy.
 with
 
-order_lines as (
+line_groups as (
 
-    select * from {{ ref('fct_order_lines') }}
+    select * from {{ ref('int_order_line_groups') }}
 
 ),
 
@@ -13,9 +13,10 @@ sale_lines as (
         cast(extract(isodow from invoiced_at) as {{ dbt.type_int() }}) as iso_weekday,
         cast(extract(hour from invoiced_at) as {{ dbt.type_int() }}) as hour_of_day,
         invoice_no,
-        quantity,
-        line_amount
-    from order_lines
+        lines,
+        items,
+        amount
+    from line_groups
     where line_type = 'sale'
 
 ),
@@ -25,10 +26,10 @@ by_weekday_hour as (
     select
         iso_weekday,
         hour_of_day,
-        sum(line_amount) as revenue,
+        sum(amount) as revenue,
         count(distinct invoice_no) as orders,
-        count(*) as lines,
-        sum(quantity) as items_sold
+        sum(lines) as lines,
+        sum(items) as items_sold
     from sale_lines
     group by iso_weekday, hour_of_day
 

@@ -1,5 +1,7 @@
--- Nothing lost: per input file, the rows read equal the order lines plus the quarantined
--- rows, and the row numbers run 1..n without gaps (so the reader skipped no row).
+-- Nothing lost, nothing counted twice: per input file, the rows read equal the order lines
+-- plus the quarantined rows, and the row numbers found there are exactly 1..n (their count,
+-- sum and sum of squares are those of 1..n, where n is the number of rows read, and the
+-- reader numbered them 1..n). One scan of each relation, however large the input.
 with
 
 raw_rows as (
@@ -25,29 +27,38 @@ read_per_file as (
     select
         source_file,
         count(*) as rows_read,
-        count(distinct source_row) as distinct_rows,
+        min(source_row) as first_row,
         max(source_row) as last_row
     from raw_rows
     group by source_file
 
 ),
 
-kept_per_file as (
+placed_rows as (
 
     select
         source_file,
-        count(*) as rows_kept
+        source_row,
+        true as is_kept
     from order_lines
-    group by source_file
+    union all
+    select
+        source_file,
+        source_row,
+        false as is_kept
+    from quarantined
 
 ),
 
-quarantined_per_file as (
+placed_per_file as (
 
     select
         source_file,
-        count(*) as rows_quarantined
-    from quarantined
+        count(*) filter (where is_kept) as rows_kept,
+        count(*) filter (where not is_kept) as rows_quarantined,
+        sum(cast(source_row as hugeint)) as row_sum,
+        sum(cast(source_row as hugeint) * source_row) as row_square_sum
+    from placed_rows
     group by source_file
 
 ),
@@ -55,22 +66,25 @@ quarantined_per_file as (
 compared as (
 
     select
-        read_per_file.source_file,
-        read_per_file.rows_read,
-        read_per_file.distinct_rows,
+        coalesce(read_per_file.source_file, placed_per_file.source_file) as source_file,
+        coalesce(read_per_file.rows_read, 0) as rows_read,
+        read_per_file.first_row,
         read_per_file.last_row,
-        coalesce(kept_per_file.rows_kept, 0) as rows_kept,
-        coalesce(quarantined_per_file.rows_quarantined, 0) as rows_quarantined
+        coalesce(placed_per_file.rows_kept, 0) as rows_kept,
+        coalesce(placed_per_file.rows_quarantined, 0) as rows_quarantined,
+        placed_per_file.row_sum,
+        placed_per_file.row_square_sum
     from read_per_file
-    left join kept_per_file
-        on read_per_file.source_file = kept_per_file.source_file
-    left join quarantined_per_file
-        on read_per_file.source_file = quarantined_per_file.source_file
+    full outer join placed_per_file
+        on read_per_file.source_file = placed_per_file.source_file
 
 )
 
 select * from compared
 where
     rows_read != rows_kept + rows_quarantined
-    or distinct_rows != rows_read
+    or first_row != 1
     or last_row != rows_read
+    or row_sum != cast(rows_read as hugeint) * (rows_read + 1) / 2
+    or row_square_sum
+    != cast(rows_read as hugeint) * (rows_read + 1) * (2 * rows_read + 1) / 6

@@ -1,0 +1,67 @@
+{#- One select per input file, unioned: the rows of `stg_raw_invoice_lines`, read where the
+    files lie. `input_files` (model stg_input_files) says how to read each file; every value
+    from it is quoted as a literal or identifier. Before stg_input_files exists (parse, or a
+    compile or lint before the first build) the view is an empty relation of the same
+    columns. -#}
+{% macro read_invoice_line_files(input_files, excel_lines) %}
+    {%- set raw_columns = [
+        'invoice_no', 'stock_code', 'description', 'quantity',
+        'invoice_date', 'unit_price', 'customer_id', 'country'
+    ] %}
+    {%- set selects = [] %}
+    {%- set manifest = adapter.get_relation(
+        database=input_files.database, schema=input_files.schema, identifier=input_files.identifier
+    ) if execute else none %}
+    {%- if manifest is not none %}
+        {%- set files = run_query(
+            'select * from ' ~ input_files ~ ' order by file_index'
+        ) %}
+        {%- for f in files.rows %}
+            {%- set columns = [] %}
+            {%- for name in raw_columns %}
+                {%- do columns.append(
+                    'cast(' ~ sql_identifier(f[name ~ '_column']) ~ ' as varchar) as ' ~ name
+                ) %}
+            {%- endfor %}
+            {%- if f['file_format'] == 'csv' %}
+                {#- header fields c0..cN, all text, and one more that catches extra fields -#}
+                {%- set csv_columns = [] %}
+                {%- for i in range(f['field_count'] | int) %}
+                    {%- do csv_columns.append("'c" ~ i ~ "': 'VARCHAR'") %}
+                {%- endfor %}
+                {%- do csv_columns.append("'extra_fields': 'VARCHAR'") %}
+                {%- do selects.append(
+                    'select\n    ' ~ sql_string_literal(f['source_file']) ~ ' as source_file,\n    '
+                    ~ 'row_number() over () as source_row,\n    '
+                    ~ columns | join(',\n    ') ~ ',\n    '
+                    ~ 'extra_fields is not null as has_extra_fields\n'
+                    ~ 'from read_csv(\n    ' ~ sql_string_literal(f['path'])
+                    ~ ', header = true, auto_detect = false, columns = {'
+                    ~ csv_columns | join(', ') ~ '}, delim = '
+                    ~ sql_string_literal(f['delimiter'])
+                    ~ ", quote = '\"', escape = '\"', encoding = "
+                    ~ sql_string_literal(f['encoding'])
+                    ~ ', null_padding = true, strict_mode = false)'
+                ) %}
+            {%- elif f['file_format'] == 'parquet' %}
+                {%- do selects.append(
+                    'select\n    ' ~ sql_string_literal(f['source_file']) ~ ' as source_file,\n    '
+                    ~ 'file_row_number + 1 as source_row,\n    '
+                    ~ columns | join(',\n    ') ~ ',\n    '
+                    ~ 'false as has_extra_fields\n'
+                    ~ 'from read_parquet(' ~ sql_string_literal(f['path'])
+                    ~ ', file_row_number = true)'
+                ) %}
+            {%- endif %}
+        {%- endfor %}
+        {%- if 'xlsx' in files.columns['file_format'].values() %}
+            {%- do selects.append('select * from ' ~ excel_lines) %}
+        {%- endif %}
+    {%- endif %}
+    {%- if not selects %}
+        {%- do selects.append(
+            'select * from ' ~ excel_lines ~ ' where false'
+        ) %}
+    {%- endif %}
+    {{ selects | join('\nunion all\n') }}
+{% endmacro %}
