@@ -4,7 +4,8 @@
 {%- set excluded_codes = validated_var('exclude_stock_codes') %}
 {%- set excluded_countries = validated_var('excluded_countries') %}
 {%- set min_unit_price = validated_var('min_unit_price') %}
-{#- `*` in a stock code is a wildcard: LIKE with `_` and `%` escaped. -#}
+{#- Exact codes are one IN list; `*` is a wildcard: LIKE with `_` and `%` escaped. -#}
+{%- set exact_codes = [] %}
 {%- set code_conditions = [] %}
 {%- for code in excluded_codes %}
     {%- if '*' in code %}
@@ -12,12 +13,15 @@
         {%- set condition = 'stock_code like ' ~ sql_string_literal(pattern) ~ " escape '\\'" %}
         {%- do code_conditions.append(condition) %}
     {%- else %}
-        {%- do code_conditions.append('stock_code = ' ~ sql_string_literal(code)) %}
+        {%- do exact_codes.append(sql_string_literal(code)) %}
     {%- endif %}
 {%- endfor %}
-{%- set country_conditions = [] %}
+{%- if exact_codes %}
+    {%- do code_conditions.insert(0, 'stock_code in (' ~ exact_codes | join(', ') ~ ')') %}
+{%- endif %}
+{%- set country_literals = [] %}
 {%- for country in excluded_countries %}
-    {%- do country_conditions.append('country = ' ~ sql_string_literal(country)) %}
+    {%- do country_literals.append(sql_string_literal(country)) %}
 {%- endfor %}
 
 with
@@ -32,10 +36,11 @@ flagged as (
 
     select
         *,
-        starts_with(upper(invoice_no), 'C') as is_cancellation_invoice,
+        -- `C` or `c` first: no upper() on every line
+        starts_with(invoice_no, 'C') or starts_with(invoice_no, 'c') as is_cancellation_invoice,
         ({{ code_conditions | join(' or ') if code_conditions else 'false' }})
             as is_excluded_stock_code,
-        ({{ country_conditions | join(' or ') if country_conditions else 'false' }})
+        {{ 'country in (' ~ country_literals | join(', ') ~ ')' if country_literals else 'false' }}
             as is_excluded_country
     from lines
 
@@ -59,7 +64,7 @@ rule_checked as (
             when invoiced_at is null then 'invalid_invoice_date'
             when customer_id_text is not null and customer_id is null
                 then 'invalid_customer_id'
-            when starts_with(upper(invoice_no), 'A') then 'adjustment'
+            when starts_with(invoice_no, 'A') or starts_with(invoice_no, 'a') then 'adjustment'
             when quantity = 0 then 'zero_quantity'
             when quantity < 0 and not is_cancellation_invoice then 'stock_write_off'
             when quantity > 0 and is_cancellation_invoice

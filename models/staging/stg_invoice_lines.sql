@@ -35,10 +35,11 @@ parsed as (
         try_cast(unit_price_text as decimal(18, 4)) as unit_price_decimal,
         try_cast(customer_id_text as double) as customer_id_number,
         -- timestamps: the Kaggle CSV writes 12/1/2010 8:26 (month first); ISO otherwise
+        -- (the two never overlap: an ISO cast does not accept 12/1/2010)
         coalesce(
+            try_cast(invoice_date_text as timestamp),
             try_strptime(invoice_date_text, '%m/%d/%Y %H:%M'),
-            try_strptime(invoice_date_text, '%m/%d/%Y %H:%M:%S'),
-            try_cast(invoice_date_text as timestamp)
+            try_strptime(invoice_date_text, '%m/%d/%Y %H:%M:%S')
         ) as invoiced_at_parsed
     from trimmed
 
