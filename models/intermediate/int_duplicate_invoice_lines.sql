@@ -10,24 +10,14 @@
 
 with
 
-accepted_lines as (
+repeated_hashes as (
 
-    select
-        source_file,
-        source_row,
-        {{ line_fields | join(',\n        ') }},
-        hash({{ line_fields | join(', ') }}) as line_hash
+    -- first scan: only the 64-bit hash of each accepted line is kept and counted
+    select hash({{ line_fields | join(', ') }}) as line_hash
     from {{ ref('int_invoice_lines_rule_checked') }}
     where
         rule_reason is null
         and {{ 'true' if drop_duplicates else 'false' }}
-
-),
-
-repeated_hashes as (
-
-    select line_hash
-    from accepted_lines
     group by line_hash
     having count(*) > 1
 
@@ -35,9 +25,17 @@ repeated_hashes as (
 
 candidates as (
 
-    select *
-    from accepted_lines
-    where line_hash in (select repeated_hashes.line_hash from repeated_hashes)
+    -- second scan: the lines whose hash repeats (a separate scan, not a shared CTE, so that
+    -- the accepted lines are never held in memory)
+    select
+        source_file,
+        source_row,
+        {{ line_fields | join(',\n        ') }}
+    from {{ ref('int_invoice_lines_rule_checked') }}
+    where
+        rule_reason is null
+        and hash({{ line_fields | join(', ') }})
+        in (select repeated_hashes.line_hash from repeated_hashes)
 
 ),
 
