@@ -19,54 +19,100 @@ Pipeline, and why each step is the way it is:
    segment ids ordered by mean monetary (1 = highest), so ids never depend on KMeans' label
    numbering; then profiles, the loyalty programme (segment 1) and the value tiers.
 
-Scale (measured with scripts/bench_segmentation.py): the KMeans sweep fits on all customers up
-to ``SWEEP_SAMPLE_SIZE`` and on a deterministic sample of that size above it; silhouettes, the
-Gaussian mixtures and Ward clustering (all O(n^2) in time or memory) use a deterministic sample
-of ``SCORE_SAMPLE_SIZE``. The final segments are fitted on every customer. Samples are the
-customers with the smallest hash of their customer_id (`sample_positions`): independent of row
-order, and a customer stays sampled when others are added. Fits run on one thread: scikit-learn's
-multi-threaded KMeans adds per-thread partial sums in whatever order the threads finish, which
-changes the last bits of the result between runs; on one thread the same input gives the
-identical table, and on the machines measured one thread was no slower.
+Samples. Three nested, deterministic samples (`sample_positions`: the customers with the
+smallest hash of their customer_id; independent of row order, a smaller sample is a subset of a
+larger one, and a customer stays sampled when others are added), each all customers when there
+are fewer:
 
-Measured at 1,000,000 synthetic customers (scripts/bench_segmentation.py, 2 shared cores): the
-six models take about 50 s together, peak RSS 1.2 GB (the model selection; Ward's pairwise
-distances of the 10,000-customer score sample dominate), 0.5-0.7 GB for each of the others.
-KMeans, not MiniBatchKMeans: the sweep k = 2..10 took 13.5 s with KMeans on the 200,000-customer
-sample, 46 s with MiniBatchKMeans on all customers (76 s KMeans on all), and MiniBatchKMeans'
-inertia was up to 9% worse; the final refit from given centroids took 0.2 s with KMeans against
-0.8-5 s with MiniBatchKMeans. Fitted on the sample, KMeans came within 0.02% of the inertia
-of a fit on all customers.
+* ``SWEEP_SAMPLE_SIZE`` = 20,000 sweep rows for the KMeans fits over k (inertia, centroids,
+  Davies-Bouldin, Calinski-Harabasz). Choosing k needs the shape of the inertia curve, not
+  every customer: with 20,000 rows a cluster of 1% still holds 200 customers, and a centroid's
+  sampling error (about 1/sqrt(cluster size) standard deviations per coordinate: 0.07 for 200
+  customers, 0.02 for 2,000) is far below the distance between clusters. Measured on
+  synthetic 79,000 and 800,000 customers and on the 78,904 customers of the 10M-line generated
+  data, against a sweep on all customers (79,000) or on 200,000 (800,000): the same knee
+  (k = 5) and the same selected k, and after customer_segments' refit on all customers the
+  inertia of every k within 0.035%. A k whose knee distance lies near 90% of the largest can
+  enter or leave the knee candidates (the silhouette tie-break then decides, as the rule says).
+  ``N_INIT`` stays 10: over 15 samples of 20,000 (3 data sets x 5 hash seeds) the best of 10
+  starts came within 0.1% of the best of 30 in 14, the best of 5 in 11 (worst 0.84%), the best
+  of 3 in 8 (worst 2.6%; one 50,000-row sample ended 8.7% worse at k = 5 and moved the knee).
+* ``SCORE_SAMPLE_SIZE`` = 10,000 score rows for the KMeans silhouettes (the rule's tie-break)
+  and the profiles' silhouettes, as before. Silhouettes are O(n^2); at 10,000 the mean
+  silhouette of a k varies by about 0.003 between independent samples (0.005 at 5,000), below
+  the gaps the tie-break decides on (0.012-0.015 on the measured data).
+* ``COMPARISON_SAMPLE_SIZE`` = 3,000 comparison rows for the Gaussian mixtures and Ward
+  clustering and their silhouettes, which are reported for comparison and do not enter the rule.
+  Ward's linkage is O(n^2) in time and memory (10,000 rows took 4-5 s and 0.4 GB for the
+  pairwise distances; 3,000 rows take 0.3 s and 36 MB). Their mean silhouettes vary between
+  independent samples mostly because the fits do: by about 0.015 (mixture) and 0.02 (Ward) at
+  3,000 rows, 0.008 and 0.018 at 10,000, against differences of 0.05 and more between the
+  methods.
+
+KMeans, not MiniBatchKMeans (measured at 1,000,000 customers with the former 200,000-row
+sweep: MiniBatchKMeans on all customers took 46 s for k = 2..10 against 13.5 s for KMeans on
+the sample, with up to 9% worse inertia; the final refit from given centroids took 0.2 s with
+KMeans, 0.8-5 s with MiniBatchKMeans). The final segments are fitted on every customer
+(`fit_customer_segments`).
+
+The Gaussian mixtures (scikit-learn's GaussianMixture), Ward clustering (SciPy's linkage and
+cut_tree), Davies-Bouldin and Calinski-Harabasz (scikit-learn) run as the libraries ship
+them: on the 3,000-row comparison sample and the 20,000-row sweep they cost well under a
+second. The silhouettes of all labelings of a sample share one pass over the pairwise
+distances (`silhouettes`, tested against sklearn.metrics.silhouette_samples).
+
+Threads. Everything runs on one BLAS/OpenMP thread: scikit-learn's multi-threaded KMeans adds
+per-thread partial sums in an order that depends on the thread count and on which thread
+finishes first, which changes the last bits of the result; on one thread the same input gives
+the identical table on every machine. Independent fits in parallel Python threads (each on one
+thread, so still deterministic) were measured on 2 cores too: at most 20% faster for two KMeans
+sweeps and slower for the mixtures or Ward beside anything (they hold the GIL between numeric
+kernels), so the steps run one after another.
+
+Imports. scikit-learn and SciPy are imported inside the functions that use them, so the loyalty
+models (numpy and Arrow only) and the profiles (SciPy's cdist) start without loading
+scikit-learn (about 1.8 s per process); in one dbt process everything is imported once anyway.
+`_single_threaded` imports what its block uses before limiting the threads.
+
+Measured with scripts/bench_segmentation.py on 2 shared cores (one thread; the model's compute
+with the libraries loaded, before -> after): segment_model_selection 17.6 s -> 2.5-2.8 s for
+the 78,904 customers of the 10M-line data, 17.6 s -> 2.6-3.4 s for 79,000 synthetic customers
+(KMeans needs more iterations on them) and 28.3 s -> 2.9-3.5 s for 800,000, peak RSS 1.0-1.1 GB
+-> 0.32-0.43 GB; the other five models at 800,000 together 7.3 s -> 2.8-3.6 s. In a process
+of its own a model also pays its imports: scikit-learn about 1.8 s, SciPy's cdist 0.4 s. The
+same k was selected and 99.8-99.9% of customers kept their segment id.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy.cluster.hierarchy import cut_tree, linkage
-from scipy.spatial.distance import cdist
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
-from sklearn.mixture import GaussianMixture
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.cluster import KMeans
+
 RANDOM_STATE = 42
+# KMeans starts per k in the sweep (k-means++ seeding; the lowest inertia is kept).
 N_INIT = 10
 # KMeans sweep over k: all customers up to this many, else a deterministic sample of this size.
-SWEEP_SAMPLE_SIZE = 200_000
-# Silhouettes, Gaussian mixtures and Ward clustering: all customers up to this many, else a
-# deterministic sample. Ward needs the n*(n-1)/2 pairwise distances (0.4 GB at 10,000).
+SWEEP_SAMPLE_SIZE = 20_000
+# KMeans silhouettes (the rule's tie-break) and the profiles' silhouettes: all customers up to
+# this many, else a deterministic sample (a subset of the sweep rows).
 SCORE_SAMPLE_SIZE = 10_000
+# Gaussian mixtures and Ward clustering (comparison only) and their silhouettes: a subset of
+# the score sample. Ward needs the n*(n-1)/2 pairwise distances and O(n^2) time.
+COMPARISON_SAMPLE_SIZE = 3_000
 # Every k whose knee distance is at least this fraction of the largest counts as tied.
 KNEE_TIE_FRACTION = 0.9
 # Value tiers: clusters per dimension (1 = worst .. n = best).
@@ -168,9 +214,30 @@ def validate_settings(
 # --------------------------------------------------------------------------- helpers
 
 
+# What each step's single-threaded block uses (see `_single_threaded`).
+KMEANS_MODULES = ("sklearn.cluster",)
+SELECTION_MODULES = (
+    "sklearn.cluster",
+    "sklearn.mixture",
+    "sklearn.metrics",
+    "scipy.cluster.hierarchy",
+    "scipy.spatial.distance",
+)
+SILHOUETTE_MODULES = ("scipy.spatial.distance",)
+
+
 @contextmanager
-def _single_threaded() -> Iterator[None]:
-    """One OpenMP/BLAS thread: scikit-learn's threaded KMeans reduction is order-dependent."""
+def _single_threaded(*modules: str) -> Iterator[None]:
+    """One OpenMP/BLAS thread: scikit-learn's threaded KMeans reduction is order-dependent.
+
+    threadpoolctl limits only the thread pools of libraries already loaded when the block
+    starts, so the modules the block will use are imported first: scikit-learn loads its
+    OpenMP runtime, SciPy its own OpenBLAS. (Imported lazily inside the block, KMeans ran on
+    every core the first time and gave a table that differed in the last bits from the
+    second run's.)
+    """
+    for module in modules:
+        importlib.import_module(module)
     with threadpool_limits(limits=1):
         yield
 
@@ -191,16 +258,26 @@ def _float_column(table: pa.Table, name: str) -> np.ndarray:
     return column.cast(pa.float64()).to_numpy().astype(np.float64, copy=True)
 
 
-def _customer_ids(table: pa.Table) -> np.ndarray:
+def _sorted_customers(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """customer_id ascending and the row order that sorts the table by it.
+
+    Fails on a missing column, null ids or a repeated id (checked on the sorted ids: at
+    1,000,000 customers np.unique's hash table took 0.6 s, the sort takes 0.07 s and an input
+    that arrives sorted costs one comparison pass).
+    """
     if "customer_id" not in table.column_names:
         raise ValueError("the input has no column 'customer_id'")
     column = table.column("customer_id")
     if column.null_count:
         raise ValueError(f"customer_id has {column.null_count} null value(s)")
     ids = column.cast(pa.int64()).to_numpy()
-    if len(np.unique(ids)) != len(ids):
+    if len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1])):
+        return ids, np.arange(len(ids))
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    if bool(np.any(ids[1:] == ids[:-1])):
         raise ValueError("customer_id is not unique")
-    return ids
+    return ids, order
 
 
 def _as_of_date(table: pa.Table) -> pa.Scalar:
@@ -211,6 +288,11 @@ def _as_of_date(table: pa.Table) -> pa.Scalar:
     if len(values) > 1:
         raise ValueError(f"customer_rfm holds {len(values)} different as_of_date values")
     return values[0] if len(values) else pa.scalar(None, pa.date32())
+
+
+def _repeat_date(table: pa.Table, rows: int) -> pa.Array:
+    """The table's as_of_date repeated `rows` times, as a date32 column."""
+    return pa.repeat(_as_of_date(table).cast(pa.date32()), rows)
 
 
 def _splitmix64(values: np.ndarray) -> np.ndarray:
@@ -230,14 +312,20 @@ def sample_positions(customer_ids: np.ndarray, size: int, seed: int = RANDOM_STA
     All positions when there are at most `size` customers; otherwise the customers with the
     smallest splitmix64 hash of (customer_id xor seed), ties by customer_id. A smaller sample
     is a subset of a larger one, and the choice depends on the ids only, not on row order.
+    (A partial sort: splitmix64 is a bijection, so distinct ids never tie.)
     """
     n = len(customer_ids)
     if n <= size:
         return np.arange(n)
+    if size <= 0:
+        return np.arange(0)
     ids = np.asarray(customer_ids, dtype=np.int64)
     hashed = _splitmix64(ids ^ np.int64(seed))
-    picked = np.lexsort((ids, hashed))[:size]
-    return np.sort(picked)
+    threshold = hashed[np.argpartition(hashed, size - 1)[size - 1]]
+    below = np.flatnonzero(hashed < threshold)
+    tied = np.flatnonzero(hashed == threshold)
+    tied = tied[np.argsort(ids[tied], kind="stable")][: size - len(below)]
+    return np.sort(np.concatenate([below, tied]))
 
 
 # --------------------------------------------------------------------------- features
@@ -261,11 +349,36 @@ def log1p_clipped(values: np.ndarray) -> np.ndarray:
     return np.log1p(np.clip(np.asarray(values, dtype=np.float64), 0.0, None))
 
 
+def standardise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(standardised values, mean, scale) of an (n, p) float64 array with n >= 1.
+
+    The arithmetic of scikit-learn's StandardScaler().fit_transform on finite float64 input,
+    operation for operation (the test compares the two bit for bit), without importing
+    scikit-learn: mean = column sums / n; variance by the corrected two-pass formula; a
+    feature whose variance is within rounding error of 0 keeps scale 1.
+    """
+    n = values.shape[0]
+    count = np.full(values.shape[1], float(n))
+    total = np.sum(values, axis=0)
+    mean = total / count
+    centred = values - total / count
+    correction = np.sum(centred, axis=0)
+    centred **= 2
+    variance = (np.sum(centred, axis=0) - correction**2 / count) / count
+    eps = np.finfo(np.float64).eps
+    constant = variance <= count * eps * variance + (count * mean * eps) ** 2
+    scale = np.sqrt(variance)
+    scale[constant] = 1.0
+    out = values.copy()
+    out -= mean
+    out /= scale
+    return out, mean, scale
+
+
 def prepare_features(rfm: pa.Table | pd.DataFrame, features: Sequence[str]) -> FeatureMatrix:
     """Sort customers by id, then clip at 0, log1p and standardise the given feature columns."""
     table = as_arrow(rfm)
-    ids = _customer_ids(table)
-    order = np.argsort(ids, kind="stable")
+    ids, order = _sorted_customers(table)
     raw = (
         np.column_stack([_float_column(table, f)[order] for f in features])
         if len(features)
@@ -275,15 +388,13 @@ def prepare_features(rfm: pa.Table | pd.DataFrame, features: Sequence[str]) -> F
         raise ValueError("segment features hold infinite or NaN values")
     logged = log1p_clipped(raw)
     if len(ids):
-        scaler = StandardScaler().fit(logged)
-        standardised = scaler.transform(logged)
-        mean, scale = scaler.mean_, scaler.scale_
+        standardised, mean, scale = standardise(logged)
     else:
         standardised = logged
         mean, scale = np.zeros(len(features)), np.ones(len(features))
     return FeatureMatrix(
         features=tuple(features),
-        customer_ids=ids[order],
+        customer_ids=ids,
         order=order,
         raw=raw,
         standardised=standardised,
@@ -300,48 +411,82 @@ def to_original_units(fm: FeatureMatrix, standardised_points: np.ndarray) -> np.
 # --------------------------------------------------------------------------- metrics
 
 
-def silhouettes(points: np.ndarray, labelings: Sequence[np.ndarray]) -> list[np.ndarray]:
+def silhouettes(
+    points: np.ndarray, labelings: Sequence[np.ndarray], block_elements: int = 2_000_000
+) -> list[np.ndarray]:
     """Per-point silhouette values of several labelings of the same points (Euclidean).
 
     Same definition as sklearn.metrics.silhouette_samples (a point alone in its cluster
-    scores 0), but the pairwise distances are computed once, in row blocks, for all labelings:
-    27 labelings of 10,000 points take about as long as 2 calls to scikit-learn's function.
-    A labeling with fewer than 2 or more than n - 1 distinct labels gives NaN values.
+    scores 0). The pairwise distances are computed once, for all labelings, in blocks of rows
+    against the rows after them (each distance once: the matrix is symmetric), and one matrix
+    product with the labelings' concatenated one-hot matrices sums each point's distances to
+    every cluster of every labeling. 9 labelings of 10,000 points take about 0.6 s; the
+    former per-labeling products took 4 times as long. A labeling with fewer than 2 or more
+    than n - 1 distinct labels gives NaN values.
     """
+    from scipy.spatial.distance import cdist
+
     n = len(points)
     results = [np.full(n, np.nan) for _ in labelings]
     coded = []
     for labels in labelings:
         uniq, codes = np.unique(np.asarray(labels), return_inverse=True)
-        coded.append((len(uniq), codes))
+        coded.append((len(uniq), codes.reshape(-1)))
     valid = [i for i, (m, _) in enumerate(coded) if 2 <= m <= n - 1]
     if not valid:
         return results
-    onehots = {i: np.eye(coded[i][0])[coded[i][1]] for i in valid}
-    sizes = {i: onehots[i].sum(axis=0) for i in valid}
-    block = max(1, min(n, 4_000_000 // max(n, 1)))
+    offsets = np.cumsum([0] + [coded[i][0] for i in valid])
+    onehot = np.zeros((n, int(offsets[-1])))
+    for j, i in enumerate(valid):
+        onehot[np.arange(n), offsets[j] + coded[i][1]] = 1.0
+    sizes = onehot.sum(axis=0)
+    sums = np.zeros_like(onehot)  # (n, clusters of all labelings): distance sums per cluster
+    block = max(1, min(n, block_elements // max(n, 1)))
     for start in range(0, n, block):
         stop = min(n, start + block)
-        dist = cdist(points[start:stop], points)
-        for i in valid:
-            m, codes = coded[i]
-            sums = dist @ onehots[i]  # (rows, clusters): distance sums to each cluster
-            own = codes[start:stop]
-            rows = np.arange(stop - start)
-            own_size = sizes[i][own]
-            a = sums[rows, own] / np.maximum(own_size - 1, 1)
-            means = sums / sizes[i]
-            means[rows, own] = np.inf
-            b = means.min(axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                s = (b - a) / np.maximum(a, b)
-            s = np.where(own_size > 1, np.nan_to_num(s, nan=0.0), 0.0)
-            results[i][start:stop] = s
+        dist = cdist(points[start:stop], points[start:])
+        sums[start:stop] += dist @ onehot[start:]
+        if stop < n:
+            sums[stop:] += dist[:, stop - start :].T @ onehot[start:stop]
+    rows = np.arange(n)
+    for j, i in enumerate(valid):
+        lo, hi = int(offsets[j]), int(offsets[j + 1])
+        own = coded[i][1]
+        own_size = sizes[lo:hi][own]
+        a = sums[rows, lo + own] / np.maximum(own_size - 1, 1)
+        means = sums[:, lo:hi] / sizes[lo:hi]
+        means[rows, own] = np.inf
+        b = means.min(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = (b - a) / np.maximum(a, b)
+        results[i] = np.where(own_size > 1, np.nan_to_num(s, nan=0.0), 0.0)
     return results
 
 
 def _mean_or_nan(values: np.ndarray) -> float:
     return float(np.mean(values)) if len(values) and not np.isnan(values).any() else float("nan")
+
+
+def gaussian_mixture_labels(points: np.ndarray, k: int) -> np.ndarray:
+    """Most likely component of each point under a k-component Gaussian mixture fitted to them
+    (scikit-learn's GaussianMixture: full covariance, n_init 1, random_state 42)."""
+    from sklearn.mixture import GaussianMixture
+
+    mixture = GaussianMixture(
+        n_components=k, covariance_type="full", n_init=1, random_state=RANDOM_STATE
+    )
+    return mixture.fit(points).predict(points)
+
+
+def ward_clusters(points: np.ndarray, ks: Sequence[int]) -> np.ndarray:
+    """(n, len(ks)) labels of Ward agglomerative clustering cut into exactly k clusters each:
+    one tree (scipy.cluster.hierarchy.linkage), cut for every k (cut_tree)."""
+    n = len(points)
+    if n < 2:
+        return np.zeros((n, len(ks)), dtype=np.int64)
+    from scipy.cluster.hierarchy import cut_tree, linkage
+
+    return cut_tree(linkage(points, method="ward"), n_clusters=list(ks))
 
 
 # --------------------------------------------------------------------------- selection rule
@@ -412,6 +557,8 @@ def choose_k(
 
 
 def _kmeans(k: int, init: str | np.ndarray = "k-means++") -> KMeans:
+    from sklearn.cluster import KMeans
+
     if isinstance(init, np.ndarray):
         return KMeans(n_clusters=k, init=init, n_init=1, random_state=RANDOM_STATE)
     return KMeans(n_clusters=k, init=init, n_init=N_INIT, random_state=RANDOM_STATE)
@@ -434,6 +581,7 @@ SELECTION_SCHEMA = pa.schema(
         ("customers", pa.int64()),
         ("fit_rows", pa.int64()),
         ("score_rows", pa.int64()),
+        ("comparison_rows", pa.int64()),
         ("n_init", pa.int32()),
         ("random_state", pa.int32()),
         ("centroids_json", pa.string()),
@@ -445,17 +593,25 @@ SELECTION_SCHEMA = pa.schema(
 def select_segment_count(rfm: pa.Table | pd.DataFrame, settings: SegmentSettings) -> pa.Table:
     """The model-selection table: one row per k tried, exactly one with is_selected.
 
-    KMeans is fitted once per k (on the sweep rows); its centroids are kept (centroids_json) so
-    that `fit_customer_segments` continues from the selected solution instead of starting over.
-    A fixed segment_k outside segment_k_min..segment_k_max is added as a row of its own.
+    KMeans is fitted once per k on the sweep rows (inertia, Davies-Bouldin and
+    Calinski-Harabasz on them); its centroids are kept (centroids_json) so that
+    `fit_customer_segments` continues from the selected solution instead of starting over. Its
+    silhouette is that of the score rows labelled with their nearest centroid. The Gaussian
+    mixtures and Ward clustering are fitted on the comparison rows and scored there. A fixed
+    segment_k outside segment_k_min..segment_k_max is added as a row of its own.
     """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
+
     table = as_arrow(rfm)
     fm = prepare_features(table, settings.features)
     n = len(fm.customer_ids)
     fit_idx = sample_positions(fm.customer_ids, SWEEP_SAMPLE_SIZE)
     score_idx = sample_positions(fm.customer_ids, SCORE_SAMPLE_SIZE)
+    compare_idx = sample_positions(fm.customer_ids, COMPARISON_SAMPLE_SIZE)
     x_fit = fm.standardised[fit_idx]
     x_score = fm.standardised[score_idx]
+    x_compare = fm.standardised[compare_idx]
     distinct = len(np.unique(x_fit, axis=0)) if n else 0
 
     ks = list(range(settings.k_min, settings.k_max + 1))
@@ -466,36 +622,30 @@ def select_segment_count(rfm: pa.Table | pd.DataFrame, settings: SegmentSettings
     if settings.k_fixed is not None and settings.k_fixed in skipped:
         raise ValueError(
             f"dbt var 'segment_k' = {settings.k_fixed} exceeds the {distinct} distinct feature "
-            f"vectors among the {n} customers of customer_rfm"
+            f"vectors among the {len(fit_idx)} sweep rows of the {n} customers of customer_rfm"
         )
     if not ks:
         raise ValueError(
             f"segmentation needs at least segment_k_min = {settings.k_min} customers with "
-            f"distinct features; customer_rfm has {n} customers, {distinct} distinct"
+            f"distinct features; customer_rfm has {n} customers, {distinct} distinct among "
+            f"the {len(fit_idx)} sweep rows"
         )
 
     rows: list[dict[str, object]] = []
-    with _single_threaded(), warnings.catch_warnings():
-        # A Gaussian mixture that stops at max_iter still gives labels for the comparison.
+    with _single_threaded(*SELECTION_MODULES), warnings.catch_warnings():
+        # KMeans on fewer distinct points than k (in the sweep or a mixture's start) warns;
+        # the labels are still valid for the comparison.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        ward_labels = (
-            cut_tree(linkage(x_score, method="ward"), n_clusters=ks)
-            if len(x_score) > 1
-            else np.zeros((len(x_score), len(ks)), dtype=int)
-        )
-        labelings: list[np.ndarray] = []
+        ward_labels = ward_clusters(x_compare, ks)
+        kmeans_labels: list[np.ndarray] = []
+        comparison_labels: list[np.ndarray] = []
         for i, k in enumerate(ks):
             km = _kmeans(k).fit(x_fit)
-            gmm = (
-                GaussianMixture(
-                    n_components=k, covariance_type="full", n_init=1, random_state=RANDOM_STATE
-                ).fit(x_score)
-                if len(x_score) >= k
-                else None
-            )
-            labelings += [
-                km.predict(x_score),
-                gmm.predict(x_score) if gmm is not None else np.zeros(len(x_score), dtype=int),
+            kmeans_labels.append(km.predict(x_score))
+            comparison_labels += [
+                gaussian_mixture_labels(x_compare, k)
+                if len(x_compare) >= k
+                else np.zeros(len(x_compare), dtype=np.int64),
                 ward_labels[:, i],
             ]
             rows.append(
@@ -507,11 +657,12 @@ def select_segment_count(rfm: pa.Table | pd.DataFrame, settings: SegmentSettings
                     "centroids_json": json.dumps(km.cluster_centers_.tolist()),
                 }
             )
-        sil = silhouettes(x_score, labelings)
+        kmeans_sil = silhouettes(x_score, kmeans_labels)
+        comparison_sil = silhouettes(x_compare, comparison_labels)
     for i, row in enumerate(rows):
-        row["silhouette"] = _mean_or_nan(sil[3 * i])
-        row["gmm_silhouette"] = _mean_or_nan(sil[3 * i + 1])
-        row["agglomerative_silhouette"] = _mean_or_nan(sil[3 * i + 2])
+        row["silhouette"] = _mean_or_nan(kmeans_sil[i])
+        row["gmm_silhouette"] = _mean_or_nan(comparison_sil[2 * i])
+        row["agglomerative_silhouette"] = _mean_or_nan(comparison_sil[2 * i + 1])
 
     sweep = [k for k in ks if settings.k_min <= k <= settings.k_max] or ks
     by_k = {int(r["k"]): r for r in rows}
@@ -545,6 +696,7 @@ def select_segment_count(rfm: pa.Table | pd.DataFrame, settings: SegmentSettings
             customers=n,
             fit_rows=len(fit_idx),
             score_rows=len(score_idx),
+            comparison_rows=len(compare_idx),
             n_init=N_INIT,
             random_state=RANDOM_STATE,
             as_of_date=as_of.as_py(),
@@ -642,48 +794,91 @@ def fit_customer_segments(
     fm = prepare_features(table, model.features)
     if len(fm.customer_ids) < model.k:
         raise ValueError(f"{len(fm.customer_ids)} customers cannot form {model.k} segments")
-    with _single_threaded():
+    with _single_threaded(*KMEANS_MODULES):
         km = _kmeans(model.k, init=model.centroids).fit(fm.standardised)
     monetary = _float_column(table, "monetary")[fm.order]
     segment_id = order_clusters(km.labels_, monetary, km.cluster_centers_)
     distance = np.linalg.norm(fm.standardised - km.cluster_centers_[km.labels_], axis=1)
     names = persona_lookup(personas, model.k)
-    sorted_rfm = table.take(pa.array(fm.order))
+    sorted_features = table.select(list(model.features)).take(pa.array(fm.order))
     columns: dict[str, pa.Array | pa.ChunkedArray] = {
         "customer_id": pa.array(fm.customer_ids, pa.int64()),
         "segment_id": pa.array(segment_id, pa.int32()),
         "segment_name": pa.array([names[r].name for r in range(1, model.k + 1)], pa.string()).take(
             pa.array(segment_id - 1)
         ),
-        "k": pa.array(np.full(len(segment_id), model.k), pa.int32()),
+        "k": pa.repeat(pa.scalar(model.k, pa.int32()), len(segment_id)),
     }
     for feature in model.features:
-        columns[feature] = sorted_rfm.column(feature)
+        columns[feature] = sorted_features.column(feature)
     columns["distance_to_centroid"] = pa.array(distance, pa.float64())
-    columns["as_of_date"] = pa.array([_as_of_date(table).as_py()] * len(segment_id), pa.date32())
+    columns["as_of_date"] = _repeat_date(table, len(segment_id))
     return pa.table(columns)
 
 
 # --------------------------------------------------------------------------- profiles
 
 
-def _joined(segments: pa.Table, rfm: pa.Table, columns: Sequence[str]) -> pd.DataFrame:
-    """The given numeric customer_rfm columns (as float64) of every customer with its segment;
-    every customer must have exactly one. Only these columns leave Arrow: converting the whole
-    customer_rfm (timestamps, strings) to pandas cost 0.4 GB more at 1,000,000 customers."""
-    seg = segments.select(["customer_id", "segment_id"]).to_pandas()
-    frame = pd.DataFrame({"customer_id": _customer_ids(rfm)})
-    for column in dict.fromkeys(columns):
-        frame[column] = _float_column(rfm, column)
-    merged = frame.merge(seg, on="customer_id", how="left", validate="one_to_one")
-    missing = int(merged["segment_id"].isna().sum())
-    if missing or len(seg) != len(frame):
+@dataclass(frozen=True)
+class _Aligned:
+    """customer_rfm sorted by customer_id with each customer's segment id."""
+
+    customer_ids: np.ndarray  # ascending
+    order: np.ndarray  # customer_rfm row of each sorted position
+    segment_id: np.ndarray  # int32, per sorted position
+
+
+def _align_segments(segments: pa.Table, rfm: pa.Table) -> _Aligned:
+    """Every customer of customer_rfm with its one segment, in customer_id order.
+
+    Both tables sorted by customer_id must hold the same ids; a customer without a segment, a
+    segment row without a customer or a repeated id fails clearly. (A sort and one comparison:
+    the pandas merge it replaces took 1 s at 1,000,000 customers.)
+    """
+    rfm_ids, rfm_order = _sorted_customers(rfm)
+    seg_ids, seg_order = _sorted_customers(segments)
+    if len(seg_ids) != len(rfm_ids) or not np.array_equal(seg_ids, rfm_ids):
+        missing = int(np.count_nonzero(~np.isin(rfm_ids, seg_ids, assume_unique=True)))
         raise ValueError(
             f"customer_segments does not match customer_rfm: {missing} customer(s) without a "
-            f"segment, {len(seg)} segment rows for {len(frame)} customers"
+            f"segment, {len(seg_ids)} segment rows for {len(rfm_ids)} customers"
         )
-    merged["segment_id"] = merged["segment_id"].astype(np.int32)
-    return merged.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    segment_column = segments.column("segment_id")
+    if segment_column.null_count:
+        raise ValueError(f"customer_segments.segment_id has {segment_column.null_count} null(s)")
+    segment_id = segment_column.cast(pa.int32()).to_numpy()[seg_order]
+    return _Aligned(rfm_ids, rfm_order, segment_id)
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """Rows grouped by label: one stable sort, reused for every measure."""
+
+    order: np.ndarray  # rows sorted by label (stable)
+    bounds: list[tuple[int, int]]  # per group id: its slice of `order`
+
+    @classmethod
+    def of(cls, labels: np.ndarray, groups: np.ndarray) -> _Groups:
+        order = np.argsort(labels, kind="stable")
+        sorted_labels = labels[order]
+        lo = np.searchsorted(sorted_labels, groups, side="left")
+        hi = np.searchsorted(sorted_labels, groups, side="right")
+        return cls(order, [(int(a), int(b)) for a, b in zip(lo, hi, strict=True)])
+
+    def counts(self) -> np.ndarray:
+        return np.array([b - a for a, b in self.bounds], dtype=np.int64)
+
+    def stats(self, values: np.ndarray, median: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, median) of `values` per group (NaN for an empty group)."""
+        sorted_values = values[self.order]
+        means = np.full(len(self.bounds), np.nan)
+        medians = np.full(len(self.bounds), np.nan)
+        for g, (a, b) in enumerate(self.bounds):
+            if b > a:
+                means[g] = np.mean(sorted_values[a:b])
+                if median:
+                    medians[g] = np.median(sorted_values[a:b])
+        return means, medians
 
 
 PROFILE_MEASURES = (
@@ -697,6 +892,11 @@ PROFILE_MEASURES = (
 )
 
 
+def _float_array(values: np.ndarray) -> pa.Array:
+    """float64 Arrow array with NaN as null (as pandas-to-Arrow conversion does)."""
+    return pa.array(np.asarray(values, dtype=np.float64), pa.float64(), from_pandas=True)
+
+
 def segment_profiles(
     segments: pa.Table | pd.DataFrame,
     rfm: pa.Table | pd.DataFrame,
@@ -707,48 +907,56 @@ def segment_profiles(
     original units and the mean silhouette of its customers in the score sample."""
     seg_table, rfm_table = as_arrow(segments), as_arrow(rfm)
     model = selected_model(selection)
-    frame = _joined(seg_table, rfm_table, [REVENUE_COLUMN, *PROFILE_MEASURES])
+    aligned = _align_segments(seg_table, rfm_table)
+    labels = aligned.segment_id  # sorted by customer_id, like fm below
     fm = prepare_features(rfm_table, model.features)
-    labels = frame["segment_id"].to_numpy()  # frame and fm are both sorted by customer_id
     score_idx = sample_positions(fm.customer_ids, SCORE_SAMPLE_SIZE)
-    with _single_threaded():
+    with _single_threaded(*SILHOUETTE_MODULES):
         sil = silhouettes(fm.standardised[score_idx], [labels[score_idx]])[0]
-    sil_frame = pd.DataFrame({"segment_id": labels[score_idx], "silhouette": sil})
-    sil_by = sil_frame.groupby("segment_id")["silhouette"].agg(["mean", "size"])
 
-    total_customers = len(frame)
-    total_revenue = float(frame[REVENUE_COLUMN].sum())
+    segment_ids = np.arange(1, model.k + 1, dtype=np.int32)
     names = persona_lookup(personas, model.k)
-    grouped = frame.groupby("segment_id", sort=True)
-    out = pd.DataFrame({"segment_id": np.arange(1, model.k + 1, dtype=np.int32)})
-    out["segment_name"] = [names[s].name for s in out["segment_id"]]
-    out["persona_description"] = [names[s].description for s in out["segment_id"]]
-    out["marketing_action"] = [names[s].marketing_action for s in out["segment_id"]]
-    out["k"] = np.int32(model.k)
-    counts = grouped.size().reindex(out["segment_id"], fill_value=0).to_numpy()
-    revenue = grouped[REVENUE_COLUMN].sum().reindex(out["segment_id"], fill_value=0.0)
-    out["customers"] = counts.astype(np.int64)
-    out["share_of_customers"] = counts / total_customers if total_customers else np.nan
-    out["revenue"] = revenue.to_numpy(dtype=np.float64)
-    out["share_of_revenue"] = out["revenue"] / total_revenue if total_revenue > 0 else np.nan
+    total_customers = len(labels)
+    revenue_values = _float_column(rfm_table, REVENUE_COLUMN)[aligned.order]
+    total_revenue = float(revenue_values.sum())
+    position = np.searchsorted(segment_ids, labels)
+    known = (position < model.k) & (segment_ids[np.minimum(position, model.k - 1)] == labels)
+    counts = np.bincount(position[known], minlength=model.k).astype(np.int64)
+    revenue = np.bincount(position[known], weights=revenue_values[known], minlength=model.k)
+
+    columns: dict[str, pa.Array] = {
+        "segment_id": pa.array(segment_ids, pa.int32()),
+        "segment_name": pa.array([names[s].name for s in range(1, model.k + 1)], pa.string()),
+        "persona_description": pa.array(
+            [names[s].description for s in range(1, model.k + 1)], pa.string()
+        ),
+        "marketing_action": pa.array(
+            [names[s].marketing_action for s in range(1, model.k + 1)], pa.string()
+        ),
+        "k": pa.repeat(pa.scalar(model.k, pa.int32()), model.k),
+        "customers": pa.array(counts, pa.int64()),
+        "share_of_customers": _float_array(
+            counts / total_customers if total_customers else np.full(model.k, np.nan)
+        ),
+        "revenue": _float_array(revenue),
+        "share_of_revenue": _float_array(
+            revenue / total_revenue if total_revenue > 0 else np.full(model.k, np.nan)
+        ),
+    }
+    groups = _Groups.of(labels, segment_ids)
     for measure in PROFILE_MEASURES:
-        out[f"mean_{measure}"] = grouped[measure].mean().reindex(out["segment_id"]).to_numpy()
-        out[f"median_{measure}"] = grouped[measure].median().reindex(out["segment_id"]).to_numpy()
+        means, medians = groups.stats(_float_column(rfm_table, measure)[aligned.order])
+        columns[f"mean_{measure}"] = _float_array(means)
+        columns[f"median_{measure}"] = _float_array(medians)
     logged = log1p_clipped(fm.raw)
     for j, feature in enumerate(model.features):
-        mean_log = pd.Series(logged[:, j]).groupby(labels).mean()
-        out[f"centroid_{feature}"] = np.expm1(mean_log.reindex(out["segment_id"]).to_numpy())
-    out["mean_silhouette"] = sil_by["mean"].reindex(out["segment_id"]).to_numpy()
-    out["silhouette_sample_customers"] = (
-        sil_by["size"].reindex(out["segment_id"], fill_value=0).to_numpy().astype(np.int64)
-    )
-    out["as_of_date"] = _as_of_date(rfm_table).as_py()
-    result = pa.Table.from_pandas(out, preserve_index=False)
-    return result.set_column(
-        result.schema.get_field_index("as_of_date"),
-        "as_of_date",
-        result.column("as_of_date").cast(pa.date32()),
-    )
+        mean_log, _ = groups.stats(logged[:, j], median=False)
+        columns[f"centroid_{feature}"] = _float_array(np.expm1(mean_log))
+    sampled = _Groups.of(labels[score_idx], segment_ids)
+    columns["mean_silhouette"] = _float_array(sampled.stats(sil, median=False)[0])
+    columns["silhouette_sample_customers"] = pa.array(sampled.counts(), pa.int64())
+    columns["as_of_date"] = _repeat_date(rfm_table, model.k)
+    return pa.table(columns)
 
 
 # --------------------------------------------------------------------------- loyalty
@@ -782,46 +990,59 @@ def loyalty_members(segments: pa.Table | pd.DataFrame, rfm: pa.Table | pd.DataFr
     members = seg_table.filter(pc.equal(seg_table.column("segment_id"), 1)).select(
         ["customer_id", "segment_id", "segment_name", "k", "distance_to_centroid"]
     )
+    member_ids, member_order = _sorted_customers(members)
     keep = ["customer_id", *[c for c in LOYALTY_COLUMNS if c in rfm_table.column_names]]
     if "as_of_date" in rfm_table.column_names:
         keep.append("as_of_date")
-    # Filter customer_rfm to the members before the join: the hash join then holds only them
-    # (at 1,000,000 customers this halves the model's peak memory).
-    member_rfm = rfm_table.select(keep).filter(
-        pc.is_in(rfm_table.column("customer_id"), value_set=members.column("customer_id"))
-    )
-    joined = members.join(member_rfm, keys="customer_id", join_type="inner")
-    if joined.num_rows != members.num_rows:
+    # Only the members' rows of customer_rfm are taken, then both sides are put in
+    # customer_id order and matched row for row (no hash join).
+    rfm_ids = rfm_table.column("customer_id").cast(pa.int64()).to_numpy()
+    is_member = pc.is_in(rfm_table.column("customer_id"), value_set=members.column("customer_id"))
+    rows = np.flatnonzero(is_member.to_numpy(zero_copy_only=False))
+    rows = rows[np.argsort(rfm_ids[rows], kind="stable")]
+    if not np.array_equal(rfm_ids[rows], member_ids):
         raise ValueError("some segment-1 customers are missing from customer_rfm")
-    ordered = joined.sort_by([("customer_id", "ascending")])
+    member_rfm = rfm_table.select(keep).take(pa.array(rows))
+    ordered = members.take(pa.array(member_order))
     first = ["customer_id", "segment_id", "segment_name", "k"]
     rest = [c for c in keep if c != "customer_id"]
-    return ordered.select([*first, *rest, "distance_to_centroid"])
+    return pa.table(
+        {
+            **{c: ordered.column(c) for c in first},
+            **{c: member_rfm.column(c) for c in rest},
+            "distance_to_centroid": ordered.column("distance_to_centroid"),
+        }
+    )
 
 
 def loyalty_summary(segments: pa.Table | pd.DataFrame, rfm: pa.Table | pd.DataFrame) -> pa.Table:
     """One row: who is eligible for the loyalty programme (segment 1) and how many they are."""
     seg_table, rfm_table = as_arrow(segments), as_arrow(rfm)
-    frame = _joined(seg_table, rfm_table, SUMMARY_COLUMNS)
-    members = frame[frame["segment_id"] == 1]
-    total_revenue = float(frame[REVENUE_COLUMN].sum())
-    revenue = float(members[REVENUE_COLUMN].sum())
+    aligned = _align_segments(seg_table, rfm_table)
+    member = aligned.segment_id == 1
+    # In customer_id order, as segment_profiles sums them, so the shares agree exactly.
+    by_id = {c: _float_column(rfm_table, c)[aligned.order] for c in dict.fromkeys(SUMMARY_COLUMNS)}
+    values = {c: v[member] for c, v in by_id.items()}
+    customers = len(aligned.customer_ids)
+    members = int(np.count_nonzero(member))
+    total_revenue = float(by_id[REVENUE_COLUMN].sum())
+    revenue = float(values[REVENUE_COLUMN].sum())
     k_values = pc.unique(seg_table.column("k")).to_pylist() if seg_table.num_rows else [None]
     names = seg_table.filter(pc.equal(seg_table.column("segment_id"), 1)).column("segment_name")
     row = {
         "segment_id": 1,
         "segment_name": names[0].as_py() if len(names) else None,
         "k": k_values[0],
-        "members": len(members),
-        "customers": len(frame),
-        "share_of_customers": len(members) / len(frame) if len(frame) else None,
+        "members": members,
+        "customers": customers,
+        "share_of_customers": members / customers if customers else None,
         "revenue": revenue,
         "total_revenue": total_revenue,
         "share_of_revenue": revenue / total_revenue if total_revenue > 0 else None,
-        "mean_monetary": float(members["monetary"].mean()) if len(members) else None,
-        "median_monetary": float(members["monetary"].median()) if len(members) else None,
-        "mean_frequency": float(members["frequency"].mean()) if len(members) else None,
-        "mean_recency_days": float(members["recency_days"].mean()) if len(members) else None,
+        "mean_monetary": float(np.mean(values["monetary"])) if members else None,
+        "median_monetary": float(np.median(values["monetary"])) if members else None,
+        "mean_frequency": float(np.mean(values["frequency"])) if members else None,
+        "mean_recency_days": float(np.mean(values["recency_days"])) if members else None,
         "eligibility_rule": (
             "member = customer of segment 1, the KMeans segment with the highest mean monetary "
             "(net spend) among the k segments of customer_segments"
@@ -871,7 +1092,7 @@ def cluster_scores_1d(
     if k == len(uniq):
         rank = np.arange(k)
     else:
-        with _single_threaded():
+        with _single_threaded(*KMEANS_MODULES):
             km = _kmeans(k).fit(uniq.reshape(-1, 1), sample_weight=counts.astype(np.float64))
         center_rank = np.empty(k, dtype=np.int64)
         center_rank[np.argsort(km.cluster_centers_[:, 0], kind="stable")] = np.arange(k)
@@ -904,18 +1125,18 @@ def customer_value_tiers(
             f"clusters_per_dimension must be a whole number from 2 to 10, got {n_clusters!r}"
         )
     table = as_arrow(rfm)
-    ids = _customer_ids(table)
-    order = np.argsort(ids, kind="stable")
-    sorted_rfm = table.take(pa.array(order))
+    ids, order = _sorted_customers(table)
+    measures = ("recency_days", "frequency", "monetary")
+    sorted_rfm = table.select(list(measures)).take(pa.array(order))
     scores = {}
-    for name, better_high in (("recency_days", False), ("frequency", True), ("monetary", True)):
+    for name, better_high in zip(measures, (False, True, True), strict=True):
         scores[name] = cluster_scores_1d(
             _float_column(table, name)[order], n_clusters, higher_is_better=better_high
         )
     overall = scores["recency_days"] + scores["frequency"] + scores["monetary"]
     return pa.table(
         {
-            "customer_id": pa.array(ids[order], pa.int64()),
+            "customer_id": pa.array(ids, pa.int64()),
             "recency_days": sorted_rfm.column("recency_days"),
             "frequency": sorted_rfm.column("frequency"),
             "monetary": sorted_rfm.column("monetary"),
@@ -924,7 +1145,7 @@ def customer_value_tiers(
             "monetary_cluster": pa.array(scores["monetary"], pa.int32()),
             "overall_score": pa.array(overall, pa.int32()),
             "value_tier": pa.array(value_tier(overall, n_clusters), pa.string()),
-            "clusters_per_dimension": pa.array(np.full(len(ids), n_clusters), pa.int32()),
-            "as_of_date": pa.array([_as_of_date(table).as_py()] * len(ids), pa.date32()),
+            "clusters_per_dimension": pa.repeat(pa.scalar(n_clusters, pa.int32()), len(ids)),
+            "as_of_date": _repeat_date(table, len(ids)),
         }
     )

@@ -1,21 +1,31 @@
-"""Time and peak memory of the segmentation models on synthetic customers.
+"""Time and peak memory of the segmentation models on synthetic (or copied) customers.
 
     .venv/bin/python scripts/bench_segmentation.py [--customers 1000000] [--seed 7]
+        [--rfm-from build.duckdb]  # instead: the marts.customer_rfm of a dbt build
         [--workdir /tmp/bench_segmentation]
         [--dbt]                 # also run the real dbt models on the same table
         [--compare-minibatch]   # also time KMeans against MiniBatchKMeans at this size
+        [--warm]                # also time a second run of each model in its process
 
 1. A customer_rfm-shaped table of synthetic customers is written to a DuckDB file as
    `marts.customer_rfm`, with the seed `segment_personas` as `reference.segment_personas`.
    The customers follow the skew of the UCI data: a third buy once, frequency has a long tail,
    recent customers buy more often, spend per order is log-normal, about 30% return something
-   and about 1% return everything (monetary 0).
+   and about 1% return everything (monetary 0). With `--rfm-from`, the `marts.customer_rfm` of
+   that DuckDB file (e.g. a `dbt build` of the generated 10M-line data) is copied instead.
 2. Each Python model of python_models/ runs in a process of its own, in dependency order: the
    model file itself is loaded and its `model(dbt, session)` called with a stand-in `dbt` whose
    `ref()` returns the DuckDB relation (as dbt-duckdb does) and whose `config.get()` returns the
    project's defaults; the returned Arrow table is written back the way dbt-duckdb does
    (`create table ... as select * from <registered table>`). Its wall time and its own peak RSS
-   (os.wait4 of that process) are printed, with the load / compute / write split.
+   (os.wait4 of that process) are printed, with the split: import (loading the model file,
+   which imports customer_segmentation and what it needs at module level), load (DuckDB to
+   Arrow), compute (the model's own work, including imports made inside functions) and write.
+   The summary repeats the split; "wall" also holds the interpreter's start-up (about 0.3 s
+   for Python, numpy, pyarrow and duckdb). `--warm`: each model then runs a second time in
+   its process, with the libraries loaded (as every Python model after the first in one dbt
+   process), and that compute time is shown too; its table must equal the first one (the
+   second run adds to wall and peak RSS, so compare those without `--warm`).
 3. `--dbt`: the same six models through `dbt run`, each in its own dbt process, then all six in
    one process (what `dbt build` does); the time and peak RSS include dbt itself.
 4. `--compare-minibatch`: for every k of the default sweep (2..10), on one thread as the models
@@ -33,6 +43,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.util
+import json
 import os
 import resource
 import subprocess
@@ -46,8 +57,6 @@ import pyarrow as pa
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
-
-from customer_segmentation import segmentation as seg  # noqa: E402
 
 AS_OF = dt.date(2011, 12, 10)
 # Dependency order of the Python models (each reads only tables made before it).
@@ -129,9 +138,15 @@ def _connect(db: Path):
     return duckdb.connect(str(db))
 
 
-def step_generate(db: Path, customers: int, seed: int) -> None:
-    """Write the synthetic marts.customer_rfm and the persona seed to a fresh DuckDB file."""
-    rfm = synthetic_customer_rfm(customers, seed)
+def step_generate(db: Path, customers: int, seed: int, rfm_from: Path | None = None) -> None:
+    """Write marts.customer_rfm (synthetic, or copied from `rfm_from`) and the persona seed to
+    a fresh DuckDB file."""
+    if rfm_from is not None:
+        with _connect(rfm_from) as source:
+            rfm = source.sql("select * from marts.customer_rfm").to_arrow_table()
+    else:
+        rfm = synthetic_customer_rfm(customers, seed)
+    customers = rfm.num_rows
     with _connect(db) as con:
         con.execute("create schema if not exists marts")
         con.execute("create schema if not exists reference")
@@ -203,14 +218,16 @@ class _TimedRelation:
         return table
 
 
-def step_model(db: Path, name: str) -> None:
+def step_model(db: Path, name: str, warm: bool = False) -> None:
     """Run python_models/<name>.py as dbt-duckdb would, and materialize its table."""
     spec = importlib.util.spec_from_file_location(
         name, PROJECT_DIR / "python_models" / f"{name}.py"
     )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    start = time.perf_counter()
     spec.loader.exec_module(module)
+    imported = time.perf_counter() - start
     with _connect(db) as con:
         dbt = StandInDbt(con, project_config().get(name, {}))
         start = time.perf_counter()
@@ -221,17 +238,40 @@ def step_model(db: Path, name: str) -> None:
         con.execute(f"create or replace table marts.{name} as select * from __model_result")
         con.unregister("__model_result")
         write = time.perf_counter() - start
+        load = dbt.load_seconds
+        again_seconds = float("nan")
+        if warm:
+            # Again in the same process: libraries loaded (as for every Python model after the
+            # first in one dbt process), and the result must be the identical table.
+            dbt.load_seconds = 0.0
+            start = time.perf_counter()
+            again = module.model(dbt, con)
+            again_seconds = time.perf_counter() - start - dbt.load_seconds
+            if not again.equals(result):
+                raise SystemExit(f"{name}: a second run in the same process differs")
     print(
-        f"  load {dbt.load_seconds:.1f} s, compute {compute:.1f} s, write {write:.1f} s; "
-        f"{result.num_rows:,} rows"
+        f"  import {imported:.2f} s, load {load:.2f} s, compute {compute:.2f} s, "
+        f"write {write:.2f} s; {result.num_rows:,} rows"
+        + (f"; again, libraries loaded: compute {again_seconds:.2f} s" if warm else "")
     )
+    split = {
+        "import": imported,
+        "load": load,
+        "compute": compute,
+        "warm": again_seconds,
+        "write": write,
+    }
+    (db.parent / f"{name}.split.json").write_text(json.dumps(split))
     if name == "segment_model_selection":
         for row in result.to_pylist():
             print(
-                f"    k={row['k']:>2} inertia={row['inertia']:10.0f} sil={row['silhouette']:.3f} "
-                f"gmm={row['gmm_silhouette']:.3f} agg={row['agglomerative_silhouette']:.3f} "
+                f"    k={row['k']:>2} inertia={row['inertia']:10.0f} sil={row['silhouette']:.4f} "
+                f"gmm={row['gmm_silhouette']:.4f} agg={row['agglomerative_silhouette']:.4f} "
                 f"knee={row['knee_distance']:.3f}{'  <- selected' if row['is_selected'] else ''}"
             )
+        first = result.slice(0, 1).to_pylist()[0]
+        rows_used = ("fit_rows", "score_rows", "comparison_rows")
+        print("    " + ", ".join(f"{c} {first[c]:,}" for c in rows_used if c in first))
     if name == "segment_profiles":
         for row in result.to_pylist():
             print(
@@ -246,6 +286,8 @@ def step_minibatch(db: Path) -> None:
     """KMeans (as the models run it) against MiniBatchKMeans on all customers, per k."""
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
+    from customer_segmentation import segmentation as seg
+
     with _connect(db) as con:
         rfm = con.table("marts.customer_rfm").to_arrow_table()
     fm = seg.prepare_features(rfm, seg.DEFAULT_FEATURES)
@@ -258,7 +300,7 @@ def step_minibatch(db: Path) -> None:
     )
     totals = np.zeros(3)
     selected = {}
-    with seg._single_threaded():
+    with seg._single_threaded(*seg.KMEANS_MODULES):
         for k in range(2, 11):
             fits = []
             for estimator, x in (
@@ -297,7 +339,8 @@ def step_minibatch(db: Path) -> None:
 
 
 def run_measured(label: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple:
-    """Run one step as a child process; print and return its wall time and peak RSS (MB)."""
+    """Run one step as a child process; print and return its wall time, peak RSS (MB) and CPU
+    time (user + system: on a shared machine steadier than the wall time)."""
     print(f"{label}", flush=True)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env)
@@ -305,20 +348,35 @@ def run_measured(label: str, cmd: list[str], env: dict[str, str] | None = None) 
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
     peak = usage.ru_maxrss / 1024  # Linux reports KiB
+    cpu = usage.ru_utime + usage.ru_stime
     if proc.returncode != 0:
         raise SystemExit(f"{label} failed with exit code {proc.returncode}")
-    print(f"  -> {wall:.1f} s, peak RSS {peak:.0f} MB", flush=True)
-    return label, wall, peak
+    print(f"  -> {wall:.1f} s (CPU {cpu:.1f} s), peak RSS {peak:.0f} MB", flush=True)
+    return label, wall, peak, cpu
 
 
-def print_summary(title: str, rows: list[tuple]) -> None:
-    print(f"\n{title}\n  {'step':<44} {'wall':>8} {'peak RSS':>10}")
-    for label, wall, peak in rows:
-        print(f"  {label:<44} {wall:7.1f}s {peak:7.0f} MB")
+def _seconds(value: float) -> str:
+    return f" {'-':>8}" if value != value else f" {value:7.2f}s"  # NaN: not measured
+
+
+def print_summary(title: str, rows: list[tuple], splits: dict[str, dict] | None = None) -> None:
+    """Wall time, CPU time and peak RSS per step; with `splits`, also each model's import /
+    load / compute / warm / write seconds (from the child's <model>.split.json)."""
+    parts = ("import", "load", "compute", "warm", "write")
+    head = "".join(f" {p:>8}" for p in parts) if splits else ""
+    print(f"\n{title}\n  {'step':<38} {'wall':>8} {'CPU':>8} {'peak RSS':>10}{head}")
+    for label, wall, peak, cpu in rows:
+        split = (splits or {}).get(label)
+        tail = "".join(_seconds(split[p]) for p in parts) if split else ""
+        print(f"  {label:<38} {wall:7.2f}s {cpu:7.2f}s {peak:7.0f} MB{tail}")
     if len(rows) > 1:
-        total = sum(r[1] for r in rows)
+        total, total_cpu = sum(r[1] for r in rows), sum(r[3] for r in rows)
+        tail = ""
+        if splits:
+            tail = "".join(_seconds(sum(s[p] for s in splits.values())) for p in parts)
         print(
-            f"  {'total (peak = largest step)':<44} {total:7.1f}s {max(r[2] for r in rows):7.0f} MB"
+            f"  {'total (peak = largest step)':<38} {total:7.2f}s {total_cpu:7.2f}s "
+            f"{max(r[2] for r in rows):7.0f} MB{tail}"
         )
 
 
@@ -326,20 +384,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--rfm-from", type=Path, help="copy marts.customer_rfm from this DuckDB file instead"
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_segmentation"))
     parser.add_argument("--dbt", action="store_true")
     parser.add_argument("--compare-minibatch", action="store_true")
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="run each model a second time in its process (libraries loaded) and time that too",
+    )
     parser.add_argument("--step", help=argparse.SUPPRESS)  # internal: run one step in a child
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.step:
         if args.step == "generate":
-            step_generate(args.db, args.customers, args.seed)
+            step_generate(args.db, args.customers, args.seed, args.rfm_from)
         elif args.step == "minibatch":
             step_minibatch(args.db)
         else:
-            step_model(args.db, args.step)
+            step_model(args.db, args.step, args.warm)
         return 0
 
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -347,7 +413,10 @@ def main(argv: list[str] | None = None) -> int:
     for leftover in (db, db.with_suffix(".duckdb.wal")):
         leftover.unlink(missing_ok=True)
     me = [sys.executable, str(Path(__file__).resolve()), "--db", str(db)]
-    print(f"{args.customers:,} customers; DuckDB file {db}; {os.cpu_count()} CPU(s)\n")
+    source = (
+        f"customer_rfm of {args.rfm_from}" if args.rfm_from else f"{args.customers:,} customers"
+    )
+    print(f"{source}; DuckDB file {db}; {os.cpu_count()} CPU(s); load {os.getloadavg()[0]:.2f}\n")
     rows = [
         run_measured(
             "generate customer_rfm",
@@ -359,12 +428,17 @@ def main(argv: list[str] | None = None) -> int:
                 str(args.customers),
                 "--seed",
                 str(args.seed),
+                *(["--rfm-from", str(args.rfm_from)] if args.rfm_from else []),
             ],
         )
     ]
     start = time.perf_counter()
-    model_rows = [run_measured(name, [*me, "--step", name]) for name in MODELS]
-    print_summary("Python models (model code, Arrow in and out, one process each)", model_rows)
+    warm = ["--warm"] if args.warm else []
+    model_rows = [run_measured(name, [*me, "--step", name, *warm]) for name in MODELS]
+    splits = {name: json.loads((db.parent / f"{name}.split.json").read_text()) for name in MODELS}
+    print_summary(
+        "Python models (model code, Arrow in and out, one process each)", model_rows, splits
+    )
     print(f"  (wall clock of the six: {time.perf_counter() - start:.1f} s)")
     rows += model_rows
 

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import re
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from conftest import PROJECT_DIR, build_ok
-from sklearn.metrics import adjusted_rand_score, silhouette_samples
+from sklearn.metrics import (
+    adjusted_rand_score,
+    silhouette_samples,
+)
+from sklearn.preprocessing import StandardScaler
 
 from customer_segmentation import segmentation as seg
 
@@ -110,6 +118,24 @@ def test_selection_table_reports_every_k_and_the_comparison(four_groups):
     best = max(rows, key=lambda row: row["silhouette"])
     assert best["k"] == 4 and best["agglomerative_silhouette"] > 0.8
     assert len({row["selection_rule"] for row in rows}) == 1
+
+
+def test_sampled_selection_recovers_the_groups(monkeypatch):
+    # The samples made small enough for the test data, so that the sampled path runs: the sweep
+    # on part of the customers, nested score and comparison samples, the refit on all.
+    table, truth = blobs(4, seed=4)
+    monkeypatch.setattr(seg, "SWEEP_SAMPLE_SIZE", 700)
+    monkeypatch.setattr(seg, "SCORE_SAMPLE_SIZE", 400)
+    monkeypatch.setattr(seg, "COMPARISON_SAMPLE_SIZE", 200)
+    selection, segments = segment(table)
+    rows = selection.to_pylist()
+    used = {(row["fit_rows"], row["score_rows"], row["comparison_rows"]) for row in rows}
+    assert used == {(700, 400, 200)} and rows[0]["customers"] == table.num_rows
+    assert [row["k"] for row in rows if row["is_selected"]] == [4]
+    assert segments.num_rows == table.num_rows
+    ids = segments.column("customer_id").to_numpy()
+    ari = adjusted_rand_score(truth_by_id(table, truth, ids), segments.column("segment_id"))
+    assert ari >= 0.9
 
 
 def test_fixed_segment_k_overrides_the_rule(four_groups):
@@ -256,9 +282,81 @@ def test_silhouettes_match_scikit_learn():
     labelings = [rng.integers(0, k, 300) for k in (2, 3, 6)]
     labelings.append(np.r_[np.zeros(299, dtype=int), 1])  # a singleton cluster scores 0
     ours = seg.silhouettes(points, labelings)
-    for labels, values in zip(labelings, ours, strict=True):
+    blocked = seg.silhouettes(points, labelings, block_elements=7_000)  # 23-row blocks
+    for labels, values, again in zip(labelings, ours, blocked, strict=True):
         np.testing.assert_allclose(values, silhouette_samples(points, labels), atol=1e-12)
+        np.testing.assert_allclose(again, values, atol=1e-12)
     assert np.isnan(seg.silhouettes(points, [np.zeros(300, dtype=int)])[0]).all()
+
+
+def test_standardise_is_standard_scaler_bit_for_bit():
+    rng = np.random.default_rng(10)
+    n = 3_000
+    values = np.column_stack(
+        [
+            np.log1p(rng.exponential(300.0, n)),
+            np.full(n, 2.5),  # constant: scale 1
+            np.log1p(rng.poisson(2.0, n).astype(np.float64)),
+            rng.normal(1e6, 1e-9, n),  # constant up to rounding: scale 1
+        ]
+    )
+    scaler = StandardScaler().fit(values)
+    out, mean, scale = seg.standardise(values)
+    np.testing.assert_array_equal(out, scaler.transform(values))
+    np.testing.assert_array_equal(mean, scaler.mean_)
+    np.testing.assert_array_equal(scale, scaler.scale_)
+
+
+def test_a_fresh_process_fits_on_one_thread_and_repeats_itself():
+    """The package imports scikit-learn only when a step needs it; the first fit of a fresh
+    process must already run on one thread (threadpoolctl limits only libraries loaded when
+    its block starts), so it gives the table the second fit gives."""
+    code = textwrap.dedent(
+        """
+        import json, sys
+        import numpy as np
+        import pyarrow as pa
+        from threadpoolctl import threadpool_info
+        from customer_segmentation import segmentation as seg
+
+        assert "sklearn" not in sys.modules, "scikit-learn imported with the package"
+        rng = np.random.default_rng(0)
+        n = 5_000
+        table = pa.table({
+            "customer_id": rng.permutation(n).astype(np.int64),
+            "recency_days": rng.integers(1, 374, n).astype(np.int32),
+            "frequency": 1 + rng.poisson(2.0, n),
+            "monetary": np.round(np.exp(rng.normal(6.0, 1.0, n)), 2),
+        })
+        segments = pa.table({
+            "customer_id": table.column("customer_id"),
+            "segment_id": pa.array(rng.integers(1, 4, n).astype(np.int32)),
+            "segment_name": pa.array(["a"] * n),
+            "k": pa.array(np.full(n, 3, dtype=np.int32)),
+            "distance_to_centroid": pa.array(np.zeros(n)),
+        })
+        seg.loyalty_members(segments, table)
+        seg.loyalty_summary(segments, table)
+        assert "sklearn" not in sys.modules, "the loyalty steps imported scikit-learn"
+        selection = pa.Table.from_pylist([{
+            "k": 3, "is_selected": True, "features": "recency_days,frequency,monetary",
+            "centroids_json": json.dumps([[-1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, -1.0, -1.0]]),
+        }])
+        first = seg.fit_customer_segments(table, selection)
+        assert first.equals(seg.fit_customer_segments(table, selection))
+        tiers = seg.customer_value_tiers(table)
+        assert tiers.equals(seg.customer_value_tiers(table))
+        for modules in (seg.KMEANS_MODULES, seg.SELECTION_MODULES, seg.SILHOUETTE_MODULES):
+            with seg._single_threaded(*modules):
+                assert all(pool["num_threads"] == 1 for pool in threadpool_info()), modules
+        print("ok")
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 
 # --------------------------------------------------------------------------- profiles, loyalty
@@ -280,7 +378,31 @@ def test_profiles_split_customers_and_revenue_and_loyalty_is_segment_one(four_gr
     assert members.column("customer_id").equals(segment_one.column("customer_id"))
     summary = seg.loyalty_summary(segments, table).to_pylist()[0]
     assert summary["members"] == members.num_rows == profiles[0]["customers"]
-    assert summary["share_of_revenue"] == pytest.approx(profiles[0]["share_of_revenue"])
+    assert summary["share_of_revenue"] == profiles[0]["share_of_revenue"]
+    # Row order of either input changes nothing.
+    shuffled = table.take(np.random.default_rng(2).permutation(table.num_rows))
+    assert seg.loyalty_members(segments, shuffled).equals(members)
+    assert seg.segment_profiles(segments, shuffled, selection).to_pylist() == profiles
+
+
+def test_profiles_and_loyalty_fail_when_segments_do_not_match_customers(four_groups):
+    table, _, selection, segments = four_groups
+    fewer = segments.slice(1)
+    with pytest.raises(ValueError, match="does not match customer_rfm: 1 customer"):
+        seg.loyalty_summary(fewer, table)
+    with pytest.raises(ValueError, match="does not match customer_rfm"):
+        seg.segment_profiles(fewer, table, selection)
+    twice = pa.concat_tables([segments, segments.slice(0, 1)])
+    with pytest.raises(ValueError, match="customer_id is not unique"):
+        seg.loyalty_summary(twice, table)
+    members = segments.filter(pc.equal(segments.column("segment_id"), 1))
+    with pytest.raises(ValueError, match="missing from customer_rfm"):
+        seg.loyalty_members(
+            members,
+            table.filter(
+                pc.not_equal(table.column("customer_id"), members.column("customer_id")[0])
+            ),
+        )
 
 
 # --------------------------------------------------------------------------- value tiers
