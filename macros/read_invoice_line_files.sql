@@ -16,13 +16,15 @@
         {%- set files = run_query(
             'select * from ' ~ input_files ~ ' order by file_index'
         ) %}
-        {%- for f in files.rows %}
+        {#- Excel rows are read in Python (stg_excel_invoice_lines), added below -#}
+        {%- for f in files.rows if f['file_format'] != 'xlsx' %}
             {%- set columns = [] %}
             {%- for name in raw_columns %}
                 {%- do columns.append(
                     'cast(' ~ sql_identifier(f[name ~ '_column']) ~ ' as varchar) as ' ~ name
                 ) %}
             {%- endfor %}
+            {#- per format: how rows are numbered, how extra fields show, and the reader -#}
             {%- if f['file_format'] == 'csv' %}
                 {#- header fields c0..cN, all text, and one more that catches extra fields -#}
                 {%- set csv_columns = [] %}
@@ -30,29 +32,28 @@
                     {%- do csv_columns.append("'c" ~ i ~ "': 'VARCHAR'") %}
                 {%- endfor %}
                 {%- do csv_columns.append("'extra_fields': 'VARCHAR'") %}
-                {%- do selects.append(
-                    'select\n    ' ~ sql_string_literal(f['source_file']) ~ ' as source_file,\n    '
-                    ~ 'row_number() over () as source_row,\n    '
-                    ~ columns | join(',\n    ') ~ ',\n    '
-                    ~ 'extra_fields is not null as has_extra_fields\n'
-                    ~ 'from read_csv(\n    ' ~ sql_string_literal(f['path'])
+                {%- set row_number = 'row_number() over ()' %}
+                {%- set extra_fields = 'extra_fields is not null' %}
+                {%- set reader = 'read_csv(\n    ' ~ sql_string_literal(f['path'])
                     ~ ', header = true, auto_detect = false, columns = {'
                     ~ csv_columns | join(', ') ~ '}, delim = '
                     ~ sql_string_literal(f['delimiter'])
                     ~ ", quote = '\"', escape = '\"', encoding = "
                     ~ sql_string_literal(f['encoding'])
-                    ~ ', null_padding = true, strict_mode = false)'
-                ) %}
-            {%- elif f['file_format'] == 'parquet' %}
-                {%- do selects.append(
-                    'select\n    ' ~ sql_string_literal(f['source_file']) ~ ' as source_file,\n    '
-                    ~ 'file_row_number + 1 as source_row,\n    '
-                    ~ columns | join(',\n    ') ~ ',\n    '
-                    ~ 'false as has_extra_fields\n'
-                    ~ 'from read_parquet(' ~ sql_string_literal(f['path'])
-                    ~ ', file_row_number = true)'
-                ) %}
+                    ~ ', null_padding = true, strict_mode = false)' %}
+            {%- else %}  {#- parquet #}
+                {%- set row_number = 'file_row_number + 1' %}
+                {%- set extra_fields = 'false' %}
+                {%- set reader = 'read_parquet(' ~ sql_string_literal(f['path'])
+                    ~ ', file_row_number = true)' %}
             {%- endif %}
+            {%- do selects.append(
+                'select\n    ' ~ sql_string_literal(f['source_file']) ~ ' as source_file,\n    '
+                ~ row_number ~ ' as source_row,\n    '
+                ~ columns | join(',\n    ') ~ ',\n    '
+                ~ extra_fields ~ ' as has_extra_fields\n'
+                ~ 'from ' ~ reader
+            ) %}
         {%- endfor %}
         {%- if 'xlsx' in files.columns['file_format'].values() %}
             {%- do selects.append('select * from ' ~ excel_lines) %}
