@@ -4,6 +4,9 @@
 {%- set buckets = validated_var('rfm_score_buckets') %}
 {#- rfm_cell concatenates the three scores; with 10 buckets a score can have two digits. -#}
 {%- set cell_separator = '-' if buckets > 9 else '' %}
+{#- distinct products come from int_customer_products or the lines, by as_of_date: both
+    models are always parents (a unit test gives both). #}
+-- depends_on: {{ ref('int_customer_products') }}
 
 with
 
@@ -13,9 +16,30 @@ line_groups as (
 
 ),
 
-order_lines as (
+order_lines as (  -- noqa: ST03 (read only with an as_of_date)
 
     select * from {{ ref('fct_order_lines') }}
+
+),
+
+customer_products as (
+
+    {%- if as_of_date is none %}
+        -- counted over all sale lines while the line groups were summed
+        select * from {{ ref('int_customer_products') }}
+    {%- else %}
+        -- counted here, over the sale lines before the reference date, so that rebuilding
+        -- this model alone with another as_of_date is right (int_customer_products has all)
+        select
+            customer_id,
+            count(distinct stock_code) as distinct_products
+        from order_lines
+        where
+            line_type = 'sale'
+            and customer_id is not null
+            and invoiced_at < cast({{ sql_string_literal(as_of_date) }} as date)
+        group by customer_id
+    {%- endif %}
 
 ),
 
@@ -55,23 +79,6 @@ customer_totals as (
     where customer_id is not null
     group by customer_id
     having count(*) filter (where line_type = 'sale') > 0
-
-),
-
-customer_products as (
-
-    -- the one figure that needs the lines: distinct products over all sale invoices
-    select
-        customer_id,
-        count(distinct stock_code) as distinct_products
-    from order_lines
-    where
-        line_type = 'sale'
-        and customer_id is not null
-    {%- if as_of_date is not none %}
-        and invoiced_at < cast({{ sql_string_literal(as_of_date) }} as date)
-    {%- endif %}
-    group by customer_id
 
 ),
 

@@ -12,7 +12,6 @@ import pytest
 from conftest import build_ok, run_dbt
 from openpyxl import Workbook
 
-# Only the cleaning models and their tests: the analytics downstream are tested elsewhere.
 # Only the cleaning models and their own tests: `cautious` leaves out the tests of downstream
 # marts (customer_rfm's relationship to fct_order_lines, say), which this build does not make.
 CLEANING = [
