@@ -12,14 +12,7 @@ order_lines as (
 
 final as (
 
-    select
-        customer_id,
-        count(distinct stock_code) as distinct_products
-    from order_lines
-    where
-        line_type = 'sale'
-        and customer_id is not null
-    group by customer_id
+    {{ customer_distinct_products('order_lines') }}
 
 )
 

@@ -30,15 +30,7 @@ customer_products as (
     {%- else %}
         -- counted here, over the sale lines before the reference date, so that rebuilding
         -- this model alone with another as_of_date is right (int_customer_products has all)
-        select
-            customer_id,
-            count(distinct stock_code) as distinct_products
-        from order_lines
-        where
-            line_type = 'sale'
-            and customer_id is not null
-            and invoiced_at < cast({{ sql_string_literal(as_of_date) }} as date)
-        group by customer_id
+        {{ customer_distinct_products('order_lines', as_of_date) }}
     {%- endif %}
 
 ),
