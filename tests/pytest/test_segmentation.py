@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -274,6 +275,36 @@ def test_sample_is_deterministic_nested_and_free_of_row_order():
     shuffled = np.random.default_rng(0).permutation(ids)
     assert set(shuffled[seg.sample_positions(shuffled, 500)].tolist()) == small
     assert seg.sample_positions(ids[:100], 500).tolist() == list(range(100))
+
+
+def test_thread_limit_holds_until_the_last_of_overlapping_blocks_ends():
+    # dbt runs Python models side by side in threads: the first block to end must not give the
+    # other one's BLAS and OpenMP calls their threads back.
+    from threadpoolctl import threadpool_info
+
+    def max_threads() -> int:
+        return max(pool["num_threads"] for pool in threadpool_info())
+
+    if max_threads() == 1:
+        pytest.skip("the thread pools run one thread here already (one core, or *_NUM_THREADS=1)")
+    first_started, first_may_end, second_checked = (threading.Event() for _ in range(3))
+
+    def first_block() -> None:
+        with seg._single_threaded(*seg.KMEANS_MODULES):
+            first_started.set()
+            first_may_end.wait(10)
+
+    thread = threading.Thread(target=first_block)
+    thread.start()
+    first_started.wait(10)
+    with seg._single_threaded(*seg.SELECTION_MODULES):
+        first_may_end.set()
+        thread.join(10)
+        assert not thread.is_alive()
+        assert max_threads() == 1  # the first block has ended; this one still runs on one
+        second_checked.set()
+    assert second_checked.is_set()
+    assert max_threads() > 1  # restored once both have ended
 
 
 def test_silhouettes_match_scikit_learn():
