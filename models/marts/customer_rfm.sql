@@ -16,7 +16,8 @@ line_groups as (
 
 ),
 
-order_lines as (  -- noqa: ST03 (read only with an as_of_date)
+-- read only with an explicit as_of_date (customer_products)
+order_lines as (  -- noqa: ST03
 
     select * from {{ ref('fct_order_lines') }}
 
