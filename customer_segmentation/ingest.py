@@ -1,23 +1,19 @@
 """Find and inspect the raw invoice-line files (CSV, CSV.gz, Parquet, Excel).
 
-Called by the dbt Python models `stg_input_files` (how to read each file: format, encoding,
-delimiter, which header field is which column) and `stg_excel_invoice_lines` (Excel rows,
-read here because DuckDB's excel extension would have to be downloaded). The SQL view
-`stg_raw_invoice_lines` then reads CSV and Parquet files where they lie, so a 100M-line input
-is never copied: every data row of every file becomes exactly one row with its file and
-1-based row number, and rows that do not parse are carried as text and quarantined later.
-Only values checked here reach SQL: existing paths and header names, each quoted (macros
-`sql_string_literal`, `sql_identifier`); encoding and delimiter from fixed lists.
+Called by the dbt Python models `stg_input_files` (one row per file the path matches: how to
+read it, and how many data rows it holds, counted here without DuckDB's reader) and
+`stg_excel_invoice_lines` (Excel rows, read here because DuckDB's excel extension would have
+to be downloaded). The SQL view `stg_raw_invoice_lines` then reads CSV and Parquet files where
+they lie, so a 100M-line input is never copied (a CSV with blank or unparseable rows is read
+from a repaired copy, see `csv_scan`). Only values checked here reach SQL: existing paths and
+header names, each quoted (macros `sql_string_literal`, `sql_identifier`); encoding and
+delimiter from fixed lists.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
 import datetime as dt
 import glob
-import gzip
-import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +21,9 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
+
+from customer_segmentation.csv_scan import CsvScanError, scan_csv, sha256_of, write_repaired
 
 # Canonical column -> accepted header spellings, compared after lower-casing and dropping
 # spaces and underscores (Online Retail: InvoiceNo, UnitPrice, CustomerID;
@@ -42,6 +41,8 @@ COLUMN_SPELLINGS: dict[str, tuple[str, ...]] = {
 RAW_COLUMNS = list(COLUMN_SPELLINGS)
 OUTPUT_COLUMNS = ["source_file", "source_row", *RAW_COLUMNS, "has_extra_fields"]
 SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".xlsx")
+#: Bumped when the repaired copies of a CSV would come out differently.
+REPAIR_VERSION = 1
 
 
 class InputError(ValueError):
@@ -87,7 +88,10 @@ def resolve_inputs(path_spec: object, project_dir: Path) -> list[InputFile]:
         )
     pattern = os.path.expanduser(path_spec.strip())
     full = pattern if os.path.isabs(pattern) else str(project_dir / pattern)
-    matches = sorted(glob.glob(full, recursive=True)) if glob.has_magic(full) else [full]
+    # A file of that exact name is that file, even when its name holds glob characters
+    # (`export 201[1].csv`); otherwise the path is a glob.
+    literal = os.path.isfile(full) or not glob.has_magic(full)
+    matches = [full] if literal else sorted(glob.glob(full, recursive=True))
     files = [m for m in matches if os.path.isfile(m)]
     if not files:
         raise InputError(
@@ -110,40 +114,6 @@ def resolve_inputs(path_spec: object, project_dir: Path) -> list[InputFile]:
             label = str(path.resolve())
         out.append(InputFile(path=path, label=label, kind=kind))
     return out
-
-
-def _open_binary(path: Path) -> io.BufferedIOBase:
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
-
-
-def detect_encoding(path: Path, chunk_size: int = 1 << 24) -> str:
-    """'utf-8' if the whole file decodes as UTF-8, else 'latin-1' (which decodes any bytes)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with _open_binary(path) as fh:
-        try:
-            while chunk := fh.read(chunk_size):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "latin-1"
-    return "utf-8"
-
-
-def read_csv_header(path: Path, encoding: str) -> tuple[list[str], str, bool]:
-    """The header fields, the delimiter (comma, semicolon, tab or pipe), and whether any
-    data follows the header."""
-    with _open_binary(path) as fh:
-        first = fh.readline(1 << 20).decode(encoding)
-        has_data = bool(fh.read(1 << 16).strip())
-    first = first.lstrip("\ufeff").rstrip("\r\n")
-    if not first.strip():
-        raise InputError(f"{path}: the file is empty (no header row)")
-    counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
-    delimiter = max(counts, key=lambda d: counts[d])
-    header = next(csv.reader([first], delimiter=delimiter))
-    return header, delimiter, has_data
 
 
 def _cell_text(value: object) -> str | None:
@@ -210,26 +180,62 @@ def _to_batch(buffer: dict[str, list]) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict(buffer, schema=_ARROW_SCHEMA)
 
 
-def _csv_entry(f: InputFile) -> dict[str, object] | None:
-    """How to read one CSV file, or None for a file with a header and no data row."""
-    encoding = detect_encoding(f.path)
-    header, delimiter, has_data = read_csv_header(f.path, encoding)
-    mapping = map_columns(header, str(f.path))
-    if not has_data:
-        return None
-    position = {name: f"c{i}" for i, name in enumerate(header)}
+def _fingerprint(path: Path) -> dict[str, object]:
+    stat = path.stat()
+    return {"size_bytes": stat.st_size, "modified_ns": stat.st_mtime_ns}
+
+
+def _repaired_copy_folder(con: duckdb.DuckDBPyConnection, project_dir: Path) -> Path:
+    """`repaired_inputs/` beside the build file (DuckDB's database path)."""
+    rows = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchall()
+    database = Path(rows[0][0]) if rows and rows[0][0] else project_dir / "warehouse" / "db"
+    if not database.is_absolute():
+        database = project_dir / database
+    return database.parent / "repaired_inputs"
+
+
+def _csv_entry(f: InputFile, repaired_folder: Path) -> dict[str, object]:
+    """How to read one CSV file, with its data rows counted by `csv_scan` (not by DuckDB)."""
+    scan = scan_csv(f.path)
+    mapping = map_columns(scan.header, str(f.path))
+    position = {name: f"c{i}" for i, name in enumerate(scan.header)}
+    read_path = f.path.resolve()
+    has_quoted_newlines = scan.has_quoted_newlines
+    if scan.needs_repair and scan.data_rows:
+        repaired_folder.mkdir(parents=True, exist_ok=True)
+        read_path = repaired_folder / f"{scan.sha256[:32]}-v{REPAIR_VERSION}.csv"
+        if not read_path.is_file():
+            write_repaired(scan, scan.header.index(mapping["description"]), read_path)
+        # an unparseable row is written back as one quoted field, which may span lines
+        has_quoted_newlines = has_quoted_newlines or bool(scan.unparseable_rows)
     return {
-        "delimiter": delimiter,
-        "encoding": encoding,
-        "field_count": len(header),
+        "sha256": scan.sha256,
+        "data_rows": scan.data_rows,
+        "blank_rows": len(scan.blank_rows),
+        "unparseable_rows": scan.unparseable_rows,
+        "read_path": str(read_path) if scan.data_rows else None,
+        "delimiter": scan.delimiter,
+        "encoding": scan.encoding,
+        "field_count": len(scan.header),
+        "read_in_parallel": not has_quoted_newlines,
         **{f"{c}_column": position[mapping[c]] for c in RAW_COLUMNS},
     }
 
 
 def _parquet_entry(con: duckdb.DuckDBPyConnection, f: InputFile) -> dict[str, object]:
-    columns = con.read_parquet(str(f.path)).columns
-    mapping = map_columns(list(columns), str(f.path))
-    return {f"{c}_column": mapping[c] for c in RAW_COLUMNS}
+    try:
+        metadata = pq.ParquetFile(f.path).metadata
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"{f.path}: cannot read the Parquet file: {exc}") from exc
+    mapping = map_columns(list(metadata.schema.names), str(f.path))
+    return {
+        "sha256": sha256_of(f.path),
+        "data_rows": metadata.num_rows,
+        "read_path": str(f.path.resolve()) if metadata.num_rows else None,
+        **{f"{c}_column": mapping[c] for c in RAW_COLUMNS},
+    }
 
 
 INPUT_FILES_SCHEMA = pa.schema(
@@ -238,9 +244,17 @@ INPUT_FILES_SCHEMA = pa.schema(
         ("source_file", pa.string()),
         ("path", pa.string()),
         ("file_format", pa.string()),
+        ("size_bytes", pa.int64()),
+        ("modified_ns", pa.int64()),
+        ("sha256", pa.string()),
+        ("data_rows", pa.int64()),
+        ("blank_rows", pa.int64()),
+        ("unparseable_rows", pa.list_(pa.int64())),
+        ("read_path", pa.string()),
         ("encoding", pa.string()),
         ("delimiter", pa.string()),
         ("field_count", pa.int32()),
+        ("read_in_parallel", pa.bool_()),
     ]
     + [(f"{c}_column", pa.string()) for c in RAW_COLUMNS]
 )
@@ -249,34 +263,45 @@ INPUT_FILES_SCHEMA = pa.schema(
 def input_files(
     con: duckdb.DuckDBPyConnection, path_spec: object, project_dir: str | Path
 ) -> pa.Table:
-    """One row per input file with data: how the SQL view `stg_raw_invoice_lines` reads it.
+    """One row per file the `transactions_path` var matches: how the SQL view
+    `stg_raw_invoice_lines` reads it, and its data rows counted without DuckDB's reader.
 
-    CSV: encoding, delimiter, number of header fields and, per canonical column, the position
-    (`c0`, `c1`, ...) of its header field. Parquet: the file's own column name per canonical
-    column. Excel (`file_format` 'xlsx'): rows come from `stg_excel_invoice_lines` instead.
-    Paths are absolute, so the view reads them from any working directory.
+    CSV: rows counted by `csv_scan` (quoted line ends, blank and unparseable rows handled),
+    encoding, delimiter, number of header fields and, per canonical column, the position
+    (`c0`, `c1`, ...) of its header field; `read_path` is a repaired copy when DuckDB could
+    not read the file as it lies. Parquet: rows from the file's metadata, the file's own
+    column name per canonical column. Excel (`file_format` 'xlsx'): rows come from
+    `stg_excel_invoice_lines` instead. Size, modification time and SHA-256 let a later step
+    tell whether the file changed since it was read. Paths are absolute.
     """
-    files = resolve_inputs(path_spec, Path(project_dir))
+    project = Path(project_dir)
+    files = resolve_inputs(path_spec, project)
+    repaired_folder = _repaired_copy_folder(con, project)
     rows: list[dict[str, object]] = []
     for f in files:
-        if f.kind == "csv":
-            entry = _csv_entry(f)
-        elif f.kind == "parquet":
-            entry = _parquet_entry(con, f)
-        else:
-            entry = {}
-        if entry is None:
-            continue
+        before = _fingerprint(f.path)
+        try:
+            if f.kind == "csv":
+                entry = _csv_entry(f, repaired_folder)
+            elif f.kind == "parquet":
+                entry = _parquet_entry(con, f)
+            else:
+                entry = {"sha256": sha256_of(f.path)}
+        except CsvScanError as exc:
+            raise InputError(str(exc)) from exc
+        if _fingerprint(f.path) != before:
+            raise InputError(f"{f.path}: the file changed while it was being read")
         rows.append(
             {
                 "file_index": len(rows) + 1,
                 "source_file": f.label,
                 "path": str(f.path.resolve()),
                 "file_format": f.kind,
+                **before,
                 **entry,
             }
         )
-    if not rows:
+    if not any(r.get("data_rows") or r["file_format"] == "xlsx" for r in rows):
         raise InputError(
             f"dbt var 'transactions_path' = {path_spec!r}: the file(s) have a header but "
             f"no data rows: {', '.join(f.label for f in files)}"

@@ -1,7 +1,10 @@
 {#- One select per input file, unioned: the rows of `stg_raw_invoice_lines`, read where the
     files lie. `input_files` (model stg_input_files) says how to read each file; every value
-    from it is quoted as a literal or identifier. Before stg_input_files exists (parse, or a
-    compile or lint before the first build) the view is an empty relation of the same
+    from it is quoted as a literal or identifier, and the path DuckDB reads has its glob
+    characters escaped (`[` `*` `?` each as a one-character class), so a file named
+    `export 201[1].csv` is read, not `export 2011.csv`; and a row from any file other than the
+    one meant is labelled `unexpected file: ...`, which input_reconciliation reports. Before stg_input_files exists (parse,
+    or a compile or lint before the first build) the view is an empty relation of the same
     columns. -#}
 {% macro read_invoice_line_files(input_files, excel_lines) %}
     {%- set raw_columns = [
@@ -14,16 +17,20 @@
     ) if execute else none %}
     {%- if manifest is not none %}
         {%- set files = run_query(
-            'select * from ' ~ input_files ~ ' order by file_index'
+            'select *, len(unparseable_rows) as unparseable_count from ' ~ input_files
+            ~ ' order by file_index'
         ) %}
-        {#- Excel rows are read in Python (stg_excel_invoice_lines), added below -#}
-        {%- for f in files.rows if f['file_format'] != 'xlsx' %}
+        {#- Excel rows are read in Python (stg_excel_invoice_lines), added below; a file
+            with no data row (a header only) has no read_path -#}
+        {%- for f in files.rows if f['read_path'] is not none %}
             {%- set columns = [] %}
             {%- for name in raw_columns %}
                 {%- do columns.append(
                     'cast(' ~ sql_identifier(f[name ~ '_column']) ~ ' as varchar) as ' ~ name
                 ) %}
             {%- endfor %}
+            {%- set read_path = f['read_path'] | replace('[', '[[]')
+                | replace('*', '[*]') | replace('?', '[?]') %}
             {#- per format: how rows are numbered, how extra fields show, and the reader -#}
             {%- if f['file_format'] == 'csv' %}
                 {#- header fields c0..cN, all text, and one more that catches extra fields -#}
@@ -34,34 +41,45 @@
                 {%- do csv_columns.append("'extra_fields': 'VARCHAR'") %}
                 {%- set row_number = 'row_number() over ()' %}
                 {%- set extra_fields = 'extra_fields is not null' %}
-                {%- set reader = 'read_csv(\n    ' ~ sql_string_literal(f['path'])
+                {#- DuckDB's parallel reader refuses quoted line ends -#}
+                {%- set reader = 'read_csv(\n    ' ~ sql_string_literal(read_path)
                     ~ ', header = true, auto_detect = false, columns = {'
                     ~ csv_columns | join(', ') ~ '}, delim = '
                     ~ sql_string_literal(f['delimiter'])
                     ~ ", quote = '\"', escape = '\"', encoding = "
                     ~ sql_string_literal(f['encoding'])
-                    ~ ', null_padding = true, strict_mode = false)' %}
+                    ~ ', null_padding = true, strict_mode = false, parallel = '
+                    ~ ('true' if f['read_in_parallel'] else 'false')
+                    ~ ", filename = '__read_from')" %}
             {%- else %}  {#- parquet #}
                 {%- set row_number = 'file_row_number + 1' %}
                 {%- set extra_fields = 'false' %}
-                {%- set reader = 'read_parquet(' ~ sql_string_literal(f['path'])
-                    ~ ', file_row_number = true)' %}
+                {%- set reader = 'read_parquet(' ~ sql_string_literal(read_path)
+                    ~ ", file_row_number = true, filename = '__read_from')" %}
             {%- endif %}
+            {#- rows csv_scan found unparseable (listed in stg_input_files) -#}
+            {%- set unparseable = (
+                'source_row in (select unnest(unparseable_rows) from ' ~ input_files
+                ~ ' where file_index = ' ~ (f['file_index'] | int) ~ ')'
+            ) if f['unparseable_count'] else 'false' %}
             {%- do selects.append(
-                'select\n    ' ~ sql_string_literal(f['source_file']) ~ ' as source_file,\n    '
+                'select\n    *,\n    ' ~ unparseable ~ ' as is_unparseable\nfrom (\nselect\n    '
+                ~ 'case when __read_from = ' ~ sql_string_literal(f['read_path']) ~ ' then '
+                ~ sql_string_literal(f['source_file'])
+                ~ " else 'unexpected file: ' || __read_from end as source_file,\n    "
                 ~ row_number ~ ' as source_row,\n    '
                 ~ columns | join(',\n    ') ~ ',\n    '
                 ~ extra_fields ~ ' as has_extra_fields\n'
-                ~ 'from ' ~ reader
+                ~ 'from ' ~ reader ~ '\n)'
             ) %}
         {%- endfor %}
         {%- if 'xlsx' in files.columns['file_format'].values() %}
-            {%- do selects.append('select * from ' ~ excel_lines) %}
+            {%- do selects.append('select *, false as is_unparseable from ' ~ excel_lines) %}
         {%- endif %}
     {%- endif %}
     {%- if not selects %}
         {%- do selects.append(
-            'select * from ' ~ excel_lines ~ ' where false'
+            'select *, false as is_unparseable from ' ~ excel_lines ~ ' where false'
         ) %}
     {%- endif %}
     {{ selects | join('\nunion all\n') }}

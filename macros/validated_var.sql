@@ -10,6 +10,11 @@
             {%- set ns.problem = 'must be a non-empty path or glob of .csv, .csv.gz, .parquet or .xlsx files' -%}
         {%- endif -%}
 
+    {%- elif name == 'invoice_date_format' -%}
+        {%- if value not in ['auto', 'month_first', 'day_first', 'iso'] -%}
+            {%- set ns.problem = "must be 'auto', 'month_first', 'day_first' or 'iso'" -%}
+        {%- endif -%}
+
     {%- elif name == 'exclude_stock_codes' -%}
         {%- if value is string or value is not iterable or value is mapping -%}
             {%- set ns.problem = 'must be a list of stock codes, e.g. ["POST", "DCGS*"]' -%}

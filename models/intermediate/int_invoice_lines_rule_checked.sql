@@ -51,7 +51,17 @@ rule_checked as (
     select
         *,
         case
+            when is_unparseable then 'unparseable_row'
             when has_extra_fields then 'too_many_fields'
+            when invoice_no is null
+                and stock_code is null
+                and description is null
+                and quantity_text is null
+                and invoice_date_text is null
+                and unit_price_text is null
+                and customer_id_text is null
+                and country is null
+                then 'blank_row'
             when invoice_no is null
                 or stock_code is null
                 or quantity_text is null
@@ -64,6 +74,9 @@ rule_checked as (
             when invoiced_at is null then 'invalid_invoice_date'
             when customer_id_text is not null and customer_id is null
                 then 'invalid_customer_id'
+            -- the line amount must fit fct_order_lines.line_amount, decimal(18,4)
+            when try_cast(quantity * unit_price as decimal(18, 4)) is null
+                then 'amount_out_of_range'
             when starts_with(invoice_no, 'A') or starts_with(invoice_no, 'a') then 'adjustment'
             when quantity = 0 then 'zero_quantity'
             when quantity < 0 and not is_cancellation_invoice then 'stock_write_off'

@@ -1,7 +1,7 @@
 -- The accepted lines summed per invoice, customer, timestamp, country, line type and input
 -- file: every aggregate mart reads this instead of the lines (in practice one row per
--- invoice, about 20x fewer rows). The row-number sums let assert_every_input_row_accounted_for
--- prove, without reading the lines again, that each input row is summed here exactly once.
+-- invoice, about 20x fewer rows). The row-number checksums let input_reconciliation check,
+-- without reading the lines again, that each input row is summed here exactly once.
 with
 
 order_lines as (
@@ -27,6 +27,8 @@ final as (
         -- amounts
         sum(line_amount) as amount,
         -- lineage checksums
+        min(source_row) as first_source_row,
+        max(source_row) as last_source_row,
         sum(cast(source_row as hugeint)) as source_row_sum,
         sum(cast(source_row as hugeint) * source_row) as source_row_square_sum
     from order_lines

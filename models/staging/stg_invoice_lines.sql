@@ -8,12 +8,19 @@ raw_lines as (
 
 ),
 
+date_formats as (
+
+    select * from {{ ref('stg_invoice_date_formats') }}
+
+),
+
 trimmed as (
 
     select
         source_file,
         source_row,
         has_extra_fields,
+        is_unparseable,
         nullif(trim(invoice_no), '') as invoice_no_text,
         nullif(trim(stock_code), '') as stock_code_text,
         nullif(trim(description), '') as description_text,
@@ -26,6 +33,18 @@ trimmed as (
 
 ),
 
+with_date_format as (
+
+    -- how the file writes dates with slashes (one row per file)
+    select
+        trimmed.*,
+        date_formats.invoice_date_format
+    from trimmed
+    left join date_formats
+        on trimmed.source_file = date_formats.source_file
+
+),
+
 parsed as (
 
     select
@@ -34,14 +53,35 @@ parsed as (
         try_cast(quantity_text as double) as quantity_number,
         try_cast(unit_price_text as decimal(18, 4)) as unit_price_decimal,
         try_cast(customer_id_text as double) as customer_id_number,
-        -- timestamps: the Kaggle CSV writes 12/1/2010 8:26 (month first); ISO otherwise
-        -- (the two never overlap: an ISO cast does not accept 12/1/2010)
+        -- timestamps: ISO, with an offset converted to UTC (longer than 19 characters, so
+        -- the common `2010-12-01 08:26:00` skips the pattern); else with slashes, month or
+        -- day first as stg_invoice_date_formats says for the file (an ISO cast never
+        -- accepts 12/1/2010)
         coalesce(
-            try_cast(invoice_date_text as timestamp),
-            try_strptime(invoice_date_text, '%m/%d/%Y %H:%M'),
-            try_strptime(invoice_date_text, '%m/%d/%Y %H:%M:%S')
+            case
+                when
+                    length(invoice_date_text) > 19
+                    and regexp_matches(
+                        invoice_date_text,
+                        '[0-9]:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? ?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$'
+                    )
+                    then timezone(
+                            'UTC',
+                            try_cast(
+                                regexp_replace(invoice_date_text, ' ([+-][0-9])', '\1')
+                                as timestamptz
+                            )
+                        )
+                else try_cast(invoice_date_text as timestamp)
+            end,
+            case invoice_date_format
+                when 'month_first'
+                    then try_strptime(invoice_date_text, ['%m/%d/%Y %H:%M', '%m/%d/%Y %H:%M:%S'])
+                when 'day_first'
+                    then try_strptime(invoice_date_text, ['%d/%m/%Y %H:%M', '%d/%m/%Y %H:%M:%S'])
+            end
         ) as invoiced_at_parsed
-    from trimmed
+    from with_date_format
 
 ),
 
@@ -71,6 +111,7 @@ final as (
         end as customer_id,
         -- raw text, as read
         has_extra_fields,
+        is_unparseable,
         quantity_text,
         unit_price_text,
         invoice_date_text,

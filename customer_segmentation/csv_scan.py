@@ -1,0 +1,460 @@
+"""One pass over a CSV file that finds its records without DuckDB: the row count that the
+reconciliation checks DuckDB's reader against, and the rows DuckDB would not number right.
+
+The record rules (RFC 4180; on a well-formed file DuckDB's reader finds the same records):
+
+- a line end (LF, CRLF, or CR in a CR-only file) ends a record, except inside a quoted field;
+- a quote opens a quoted field only at the start of a field; elsewhere it is a plain
+  character (``12" PIZZA TRAY``);
+- inside a quoted field a doubled quote is a quote; a quote followed by the delimiter, a line
+  end or the end of the file closes the field;
+- anything else makes the record *unparseable*: when a closing quote is followed by other
+  text (``"abc"def,``) the record ends at the end of that line; when a quoted field is still
+  open at the end of the file, its record ends at the end of the line where it opened, and
+  the lines after it are records again;
+- a blank line is a data row with no values, except blank lines at the end of the file.
+
+DuckDB's reader skips blank lines and reads everything after a quote that never closes into
+one field, so a file with blank or unparseable rows is read from a repaired copy
+(`write_repaired`) in which each such row is one DuckDB reads as one row. The same pass
+decides the encoding (UTF-8 if the whole file decodes, else ISO-8859-1) and hashes the file.
+Quotes and line ends are found with numpy a block at a time; a Python loop runs only over
+the quotes of a block whose quoting is irregular.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import hashlib
+import io
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+QUOTE = ord('"')
+CR = ord("\r")
+LF = ord("\n")
+SPACE = ord(" ")
+TAB = ord("\t")
+BLOCK_SIZE = 1 << 24
+DELIMITERS = (",", ";", "\t", "|")
+
+
+class CsvScanError(ValueError):
+    """The file cannot be read (truncated archive, I/O error); the message names the file."""
+
+
+@dataclass(frozen=True)
+class CsvScan:
+    """What one pass over a CSV file found. Offsets are in the (decompressed) bytes."""
+
+    path: Path
+    sha256: str  # of the file as stored (compressed or not)
+    encoding: str  # 'utf-8' or 'latin-1'
+    header: list[str]
+    delimiter: str
+    data_rows: int  # records after the header; blank rows count, blank lines at the end do not
+    has_quoted_newlines: bool
+    blank_rows: list[int]  # 1-based data row numbers
+    unparseable_rows: list[int]
+    edits: list[tuple[int, int, str]]  # (start, end, 'blank' | 'unparseable'), line end excluded
+    end_of_data: int  # offset just after the last data row (blank lines at the end excluded)
+
+    @property
+    def needs_repair(self) -> bool:
+        """True when DuckDB cannot read the file as it lies with these row numbers."""
+        return bool(self.edits)
+
+
+def open_binary(path: Path) -> io.BufferedIOBase:
+    """The file's bytes, decompressed when its name ends in .gz."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def _blocks(path: Path, newline: int) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) of the whole file, each block ending just after a line end (or at the
+    end of the file), so that a quote's neighbours always lie in its own block."""
+    end_byte = bytes([newline])
+    try:
+        with open_binary(path) as fh:
+            offset, carry = 0, b""
+            while True:
+                chunk = fh.read(BLOCK_SIZE)
+                data = carry + chunk if carry else chunk
+                if not chunk:
+                    if data:
+                        yield offset, data
+                    return
+                cut = data.rfind(end_byte) + 1
+                if cut == 0:
+                    carry = data
+                    continue
+                yield offset, data[:cut]
+                offset += cut
+                carry = data[cut:]
+    except READ_ERRORS as exc:
+        raise CsvScanError(f"{path}: cannot read the file: {exc}") from exc
+
+
+def _first_line(path: Path) -> tuple[bytes, int]:
+    """The first physical line (for the delimiter) and the file's line-end byte: LF (also
+    for CRLF) unless the file has no LF and has CR (a CR-only file)."""
+    try:
+        with open_binary(path) as fh:
+            head = fh.read(1 << 20)
+    except READ_ERRORS as exc:
+        raise CsvScanError(f"{path}: cannot read the file: {exc}") from exc
+    newline = LF if b"\n" in head or b"\r" not in head else CR
+    return head.split(bytes([newline]), 1)[0], newline
+
+
+class _Records:
+    """Running tally of records as their line ends are found."""
+
+    def __init__(self) -> None:
+        self.record_start = 0  # offset of the record being read
+        self.records = 0  # complete records so far, the header included
+        self.header_end = -1  # offset of the header's line end
+        self.last_nonblank = 0  # record number of the last non-blank record
+        self.end_of_data = 0  # offset just after it (its line end included)
+        self.blank: list[tuple[int, int, int]] = []  # (record number, start, end)
+        self.unparseable: list[tuple[int, int, int]] = []
+
+    def add(self, ends: np.ndarray, data: np.ndarray, base: int) -> None:
+        """Records ending at the absolute offsets `ends` (sorted line-end positions)."""
+        if not len(ends):
+            return
+        starts = np.empty_like(ends)
+        starts[0] = self.record_start
+        starts[1:] = ends[:-1] + 1
+        lengths = ends - starts
+        blank = lengths == 0
+        one = np.flatnonzero((lengths == 1) & (starts >= base))
+        if len(one):
+            blank[one] = data[starts[one] - base] == CR
+        numbers = self.records + 1 + np.arange(len(ends), dtype=np.int64)
+        if self.records == 0:
+            self.header_end = int(ends[0])
+            blank[0] = False
+        for i in np.flatnonzero(blank).tolist():
+            self.blank.append((int(numbers[i]), int(starts[i]), int(ends[i])))
+        nonblank = np.flatnonzero(~blank)
+        if len(nonblank):
+            self.last_nonblank = int(numbers[nonblank[-1]])
+            self.end_of_data = int(ends[nonblank[-1]]) + 1
+        self.records += len(ends)
+        self.record_start = int(ends[-1]) + 1
+
+    def add_unparseable(self, end: int, size: int) -> None:
+        """The record being read is unparseable and ends at line end `end` (or `size`)."""
+        self.records += 1
+        if self.records == 1:
+            self.header_end = end
+        self.unparseable.append((self.records, self.record_start, end))
+        self.last_nonblank = self.records
+        self.end_of_data = min(end + 1, size)
+        self.record_start = end + 1
+
+    def finish(self, size: int) -> None:
+        """The end of the file: a last record without a line end still counts."""
+        if self.record_start < size:
+            self.records += 1
+            if self.records == 1:
+                self.header_end = size
+            self.last_nonblank = self.records
+            self.end_of_data = size
+
+
+class _Machine:
+    """The record rules applied block by block; state carries over between blocks."""
+
+    def __init__(self, delimiter: int, newline: int, records: _Records) -> None:
+        self.delim = delimiter
+        self.newline = newline
+        self.records = records
+        self.in_quote = False
+        self.quote_open = -1  # offset of the quote that opened the current quoted field
+        self.skip_to_line_end = False  # inside an unparseable record
+        self.quoted_newlines = False
+
+    def block(self, base: int, chunk: bytes) -> None:
+        data = np.frombuffer(chunk, dtype=np.uint8)
+        quotes = np.flatnonzero(data == QUOTE)
+        newlines = np.flatnonzero(data == self.newline)
+        opens = None if self.skip_to_line_end else self._field_openings(data, quotes)
+        if opens is not None:
+            self._alternating(data, base, quotes, newlines, opens)
+        else:
+            self._exact(data, base, quotes, newlines)
+
+    def _field_openings(self, data: np.ndarray, quotes: np.ndarray) -> np.ndarray | None:
+        """When every quote of the block opens a field at its start, closes one before a
+        delimiter or a line end, or is half of a doubled quote, quotes simply alternate: the
+        mask of the quotes that open a field. None when some quote breaks the pattern."""
+        if not len(quotes):
+            return np.zeros(0, dtype=bool)
+        n = len(data)
+        opening = (np.arange(len(quotes)) + int(self.in_quote)) % 2 == 0
+        adjacent = np.diff(quotes) == 1
+        after_quote = np.concatenate(([False], adjacent))
+        before_quote = np.concatenate((adjacent, [False]))
+        field_start = self._starts(data, quotes)
+        field_end = self._ends(data, quotes, n)
+        ok = np.where(opening, field_start | after_quote, field_end | before_quote)
+        if not ok.all():
+            return None
+        # a quote right after a closing one is the second half of a doubled quote
+        return opening & ~after_quote
+
+    def _starts(self, data: np.ndarray, quotes: np.ndarray) -> np.ndarray:
+        """Quotes at the start of a field: after a delimiter or a line end, with at most one
+        space between (as DuckDB's reader has it)."""
+        prev = np.where(quotes > 0, data[np.maximum(quotes - 1, 0)], self.newline)
+        prev2 = np.where(quotes > 1, data[np.maximum(quotes - 2, 0)], self.newline)
+        boundary = (prev == self.delim) | (prev == self.newline)
+        spaced = (prev == SPACE) & ((prev2 == self.delim) | (prev2 == self.newline))
+        return boundary | spaced
+
+    def _ends(self, data: np.ndarray, quotes: np.ndarray, n: int) -> np.ndarray:
+        """Quotes followed by a delimiter, a line end or the end of the block, with any
+        spaces and tabs between."""
+        nxt = np.where(quotes < n - 1, data[np.minimum(quotes + 1, n - 1)], self.newline)
+        ends = (nxt == self.delim) | (nxt == self.newline) | (nxt == CR)
+        for i in np.flatnonzero((nxt == SPACE) | (nxt == TAB)).tolist():
+            j = int(quotes[i]) + 1
+            while j < n and data[j] in (SPACE, TAB):
+                j += 1
+            ends[i] = j == n or data[j] in (self.delim, self.newline, CR)
+        return ends
+
+    def _alternating(
+        self,
+        data: np.ndarray,
+        base: int,
+        quotes: np.ndarray,
+        newlines: np.ndarray,
+        opens: np.ndarray,
+    ) -> None:
+        inside = (np.searchsorted(quotes, newlines) + int(self.in_quote)) % 2 == 1
+        if inside.any():
+            self.quoted_newlines = True
+        if len(quotes) % 2:
+            self.in_quote = not self.in_quote
+        if self.in_quote and opens.any():
+            self.quote_open = base + int(quotes[np.flatnonzero(opens)[-1]])
+        self.records.add(base + newlines[~inside], data, base)
+
+    def _exact(self, data: np.ndarray, base: int, quotes: np.ndarray, newlines: np.ndarray) -> None:
+        """Quote by quote; the line ends between two quotes in bulk."""
+        n = len(data)
+        done = 0  # line ends before this block offset are accounted for
+
+        def line_ends_before(stop: int) -> None:
+            nonlocal done
+            ends = newlines[np.searchsorted(newlines, done) : np.searchsorted(newlines, stop)]
+            done = max(done, stop)
+            if not len(ends):
+                return
+            if self.skip_to_line_end:
+                self.records.add_unparseable(base + int(ends[0]), base + n)
+                self.skip_to_line_end = False
+                ends = ends[1:]
+            if self.in_quote:
+                self.quoted_newlines = self.quoted_newlines or bool(len(ends))
+            else:
+                self.records.add(base + ends, data, base)
+
+        i = 0
+        while i < len(quotes):
+            q = int(quotes[i])
+            line_ends_before(q)
+            i += 1
+            if self.skip_to_line_end:
+                continue
+            here = quotes[i - 1 : i]
+            if not self.in_quote:
+                if self._starts(data, here)[0]:
+                    self.in_quote = True
+                    self.quote_open = base + q
+                continue
+            if q + 1 < n and data[q + 1] == QUOTE:
+                i += 1  # a doubled quote inside the field
+                continue
+            self.in_quote = False
+            if not self._ends(data, here, n)[0]:
+                self.skip_to_line_end = True
+        line_ends_before(n)
+
+
+class _Utf8Check:
+    """Feeds the bytes through a UTF-8 decoder; `valid` turns false at the first bad byte."""
+
+    def __init__(self) -> None:
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.valid = True
+
+    def __call__(self, chunk: bytes) -> None:
+        if not self.valid or (chunk.isascii() and not self.decoder.getstate()[0]):
+            return
+        try:
+            self.decoder.decode(chunk)
+        except UnicodeDecodeError:
+            self.valid = False
+
+    def finish(self) -> bool:
+        if self.valid:
+            try:
+                self.decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                self.valid = False
+        return self.valid
+
+
+def _run(path: Path, machine: _Machine, start: int, extra=None) -> int:
+    """Feed the machine the file's blocks from offset `start`; returns the file's size."""
+    size = 0
+    for base, chunk in _blocks(path, machine.newline):
+        size = base + len(chunk)
+        if extra is not None:
+            extra(chunk)
+        if size <= start:
+            continue
+        if base < start:
+            cut = start - base
+            machine.block(start, chunk[cut:])
+        else:
+            machine.block(base, chunk)
+    return size
+
+
+def _line_end_after(path: Path, offset: int, newline: int) -> int:
+    """Offset of the first line end after `offset`, or -1 when there is none."""
+    for base, chunk in _blocks(path, newline):
+        if base + len(chunk) <= offset:
+            continue
+        found = chunk.find(bytes([newline]), max(offset - base, 0))
+        if found >= 0:
+            return base + found
+    return -1
+
+
+def scan_csv(path: Path) -> CsvScan:
+    """Find the records of the CSV file `path` by the rules in this module's docstring."""
+    head, newline = _first_line(path)
+    head = head.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r")
+    if not head.strip():
+        raise CsvScanError(f"{path}: the file is empty (no header row)")
+    head_text = head.decode("latin-1")
+    delimiter = max(DELIMITERS, key=head_text.count)
+
+    compressed = path.name.lower().endswith(".gz")
+    digest = hashlib.sha256()
+    utf8 = _Utf8Check()
+
+    def check_and_hash(chunk: bytes) -> None:
+        utf8(chunk)
+        if not compressed:
+            digest.update(chunk)
+
+    records = _Records()
+    machine = _Machine(ord(delimiter), newline, records)
+    size = _run(path, machine, 0, check_and_hash)
+    if machine.in_quote:
+        # A quoted field never closed: its record ends at the end of the line where it
+        # opened, and the lines after that are read again as records.
+        resume = _line_end_after(path, machine.quote_open, newline)
+        records.add_unparseable(resume if resume >= 0 else size, size)
+        if resume >= 0:
+            machine.in_quote = False
+            _run(path, machine, resume + 1)
+            if machine.in_quote:  # pragma: no cover - the rest holds only doubled quotes
+                raise CsvScanError(f"{path}: cannot find the rows after an unclosed quote")
+    if machine.skip_to_line_end:
+        records.add_unparseable(size, size)
+    else:
+        records.finish(size)
+    encoding = "utf-8" if utf8.finish() else "latin-1"
+
+    with open_binary(path) as fh:
+        header_bytes = fh.read(max(records.header_end, 0))
+    header_text = header_bytes.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r").decode(encoding)
+    header = next(csv.reader([header_text], delimiter=delimiter), [])
+
+    last = records.last_nonblank
+    blank = [(r, s, e) for r, s, e in records.blank if r <= last]  # not those at the end
+    unparseable = [(r, s, e) for r, s, e in records.unparseable if r > 1]  # not the header
+    edits = sorted(
+        [(s, e, "blank") for _, s, e in blank] + [(s, e, "unparseable") for _, s, e in unparseable]
+    )
+    return CsvScan(
+        path=path,
+        sha256=sha256_of(path) if compressed else digest.hexdigest(),
+        encoding=encoding,
+        header=header,
+        delimiter=delimiter,
+        data_rows=max(last - 1, 0),
+        has_quoted_newlines=machine.quoted_newlines,
+        blank_rows=[r - 1 for r, _, _ in blank],
+        unparseable_rows=[r - 1 for r, _, _ in unparseable],
+        edits=edits,
+        end_of_data=records.end_of_data,
+    )
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of the file as stored."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(BLOCK_SIZE):
+                digest.update(chunk)
+    except OSError as exc:
+        raise CsvScanError(f"{path}: cannot read the file: {exc}") from exc
+    return digest.hexdigest()
+
+
+def write_repaired(scan: CsvScan, description_index: int, out: Path) -> None:
+    """A copy of the file that DuckDB reads with the scan's rows and row numbers: a blank row
+    becomes a row of empty fields, an unparseable row a row whose description field holds
+    its raw text (quoted), blank lines at the end are left out; other bytes are copied."""
+    delim = scan.delimiter.encode("latin-1")
+    fields = len(scan.header)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    with open_binary(scan.path) as src, open(tmp, "wb") as dst:
+        position = 0
+        for start, end, kind in scan.edits:
+            _copy(src, dst, start - position)
+            raw = src.read(end - start)
+            cr = b"\r" if raw.endswith(b"\r") else b""
+            if kind == "blank":
+                dst.write(delim * (fields - 1) + cr)
+            else:
+                text = raw[: len(raw) - len(cr)]
+                quoted = b'"' + text.replace(b'"', b'""') + b'"'
+                dst.write(
+                    delim * description_index + quoted + delim * (fields - 1 - description_index)
+                )
+                dst.write(cr)
+            position = end
+        _copy(src, dst, scan.end_of_data - position)
+    os.replace(tmp, out)
+
+
+def _copy(src: io.BufferedIOBase, dst: io.BufferedIOBase, count: int) -> None:
+    while count > 0:
+        chunk = src.read(min(count, BLOCK_SIZE))
+        if not chunk:
+            return
+        dst.write(chunk)
+        count -= len(chunk)
