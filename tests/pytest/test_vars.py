@@ -1,0 +1,40 @@
+"""The dbt vars given on the command line: a value that is not a finite number fails the build
+before any model runs, with a message naming the var."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import failure_summary, run_dbt
+
+HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+LINE = "536365,85123A,T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850.0,United Kingdom"
+# The cleaning models (where min_unit_price is used) and their own tests.
+CLEANING = ["build", "-s", "+fct_order_lines", "--indirect-selection", "cautious"]
+# A line dbt prints when it starts a model, a seed or a test ("1 of 9 START sql view model ...").
+NODE_STARTED = re.compile(r"\d+ of \d+ START (?!hook)")
+
+
+def one_line_file(tmp_path: Path) -> Path:
+    path = tmp_path / "lines.csv"
+    path.write_text(HEADER + LINE + "\n")
+    return path
+
+
+def assert_failed_before_any_node(result, *needles: str) -> None:
+    assert result.returncode != 0, "the build should have failed"
+    for needle in needles:
+        assert needle in result.output, f"{needle!r} not in:\n{failure_summary(result.output)}"
+    assert not NODE_STARTED.search(result.output), failure_summary(result.output)
+
+
+@pytest.mark.parametrize("value", [".nan", ".NaN", ".inf", "-.inf"])
+def test_min_unit_price_that_is_not_a_finite_number_fails_validation(tmp_path, value):
+    # YAML, not JSON: JSON has no NaN or infinity (conftest passes dict vars as JSON).
+    cli_vars = f"{{transactions_path: {json.dumps(str(one_line_file(tmp_path)))}, "
+    cli_vars += f"min_unit_price: {value}}}"
+    result = run_dbt(tmp_path, [*CLEANING, "--vars", cli_vars])
+    assert_failed_before_any_node(result, "Invalid value for dbt var 'min_unit_price'")
