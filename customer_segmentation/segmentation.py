@@ -610,6 +610,26 @@ SELECTION_SCHEMA = pa.schema(
 )
 
 
+def k_limit(customers: int, distinct: int, fit_rows: int) -> tuple[int, str]:
+    """The largest k the customers allow, and why, in words (naming the number of customers).
+
+    The silhouette, Davies-Bouldin and Calinski-Harabasz need 2 <= k <= customers - 1 (KMeans,
+    the Gaussian mixtures and Ward need k <= customers), and KMeans finds no more clusters than
+    there are distinct feature vectors among the sweep rows. Up to SCORE_SAMPLE_SIZE customers
+    every sample holds all of them; above it neither limit comes near K_LIMITS.
+    """
+    if distinct >= customers - 1:
+        return customers - 1, (
+            f"customer_rfm has {customers} customers, and the silhouette, Davies-Bouldin and "
+            f"Calinski-Harabasz need k <= customers - 1 = {customers - 1}"
+        )
+    among = "" if fit_rows == customers else f" among its {fit_rows} sweep rows"
+    return distinct, (
+        f"customer_rfm has {customers} customers with {distinct} distinct feature vectors"
+        f"{among}, and KMeans finds no more clusters than distinct feature vectors"
+    )
+
+
 def select_segment_count(rfm: pa.Table | pd.DataFrame, settings: SegmentSettings) -> pa.Table:
     """The model-selection table: one row per k tried, exactly one with is_selected.
 
@@ -618,7 +638,9 @@ def select_segment_count(rfm: pa.Table | pd.DataFrame, settings: SegmentSettings
     `fit_customer_segments` continues from the selected solution instead of starting over. Its
     silhouette is that of the score rows labelled with their nearest centroid. The Gaussian
     mixtures and Ward clustering are fitted on the comparison rows and scored there. A fixed
-    segment_k outside segment_k_min..segment_k_max is added as a row of its own.
+    segment_k outside segment_k_min..segment_k_max is added as a row of its own. The range stops
+    at what the customers allow (`k_limit`), and selection_rule says so; a segment_k_min or a
+    fixed segment_k above that fails naming the var and the number of customers.
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
@@ -634,22 +656,23 @@ def select_segment_count(rfm: pa.Table | pd.DataFrame, settings: SegmentSettings
     x_compare = fm.standardised[compare_idx]
     distinct = len(np.unique(x_fit, axis=0)) if n else 0
 
-    ks = list(range(settings.k_min, settings.k_max + 1))
+    limit, why = k_limit(n, distinct, len(fit_idx))
+    fix = (
+        f"set it to at most {limit}"
+        if limit >= K_LIMITS[0]
+        else f"the segmentation needs at least {K_LIMITS[0] + 1} customers with distinct features"
+    )
+    if settings.k_fixed is not None and settings.k_fixed > limit:
+        raise ValueError(
+            f"dbt var 'segment_k' = {settings.k_fixed} is more than the data allows: {why}; {fix}"
+        )
+    if settings.k_min > limit and settings.k_fixed is None:
+        raise ValueError(
+            f"dbt var 'segment_k_min' = {settings.k_min} is more than the data allows: {why}; {fix}"
+        )
+    ks = list(range(settings.k_min, min(settings.k_max, limit) + 1))
     if settings.k_fixed is not None and settings.k_fixed not in ks:
         ks = sorted([*ks, settings.k_fixed])
-    skipped = [k for k in ks if k > distinct]
-    ks = [k for k in ks if k <= distinct]
-    if settings.k_fixed is not None and settings.k_fixed in skipped:
-        raise ValueError(
-            f"dbt var 'segment_k' = {settings.k_fixed} exceeds the {distinct} distinct feature "
-            f"vectors among the {len(fit_idx)} sweep rows of the {n} customers of customer_rfm"
-        )
-    if not ks:
-        raise ValueError(
-            f"segmentation needs at least segment_k_min = {settings.k_min} customers with "
-            f"distinct features; customer_rfm has {n} customers, {distinct} distinct among "
-            f"the {len(fit_idx)} sweep rows"
-        )
 
     rows: list[dict[str, object]] = []
     with _single_threaded(*SELECTION_MODULES), warnings.catch_warnings():
@@ -693,10 +716,14 @@ def select_segment_count(rfm: pa.Table | pd.DataFrame, settings: SegmentSettings
         zip(sweep, knee_distances(sweep, [by_k[k]["inertia"] for k in sweep]), strict=True)
     )
     rule = choice.rule
-    if skipped:
+    if settings.k_max > limit:
         rule += (
-            f" (k = {', '.join(map(str, skipped))} skipped: more than the {distinct} distinct "
-            f"feature vectors)"
+            f"; k range shrunk from segment_k_min..segment_k_max = {settings.k_min}.."
+            f"{settings.k_max} to {settings.k_min}..{limit}: segment_k_max = {settings.k_max} "
+            f"is more than the data allows ({why})"
+            if settings.k_min <= limit
+            else f"; no k of segment_k_min..segment_k_max = {settings.k_min}..{settings.k_max} "
+            f"fits the data ({why}), so only segment_k was fitted"
         )
     selected = choice.k
     if settings.k_fixed is not None:

@@ -38,8 +38,10 @@
         {%- endif -%}
 
     {%- elif name == 'min_unit_price' -%}
-        {%- if value is boolean or value is not number or value < -1000000000 or value > 1000000000 -%}
-            {%- set ns.problem = 'must be a number (lines with a unit price at or below it are rejected)' -%}
+        {#- NaN is not equal to itself and inf - inf is NaN: neither may reach SQL (as `nan`) -#}
+        {%- if value is boolean or value is not number or value != value or value - value != 0
+              or value < -1000000000 or value > 1000000000 -%}
+            {%- set ns.problem = 'must be a finite number from -1000000000 to 1000000000 (lines with a unit price at or below it are rejected)' -%}
         {%- endif -%}
 
     {%- elif name == 'drop_exact_duplicates' -%}
