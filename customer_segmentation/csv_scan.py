@@ -8,10 +8,11 @@ The record rules (RFC 4180; on a well-formed file DuckDB's reader finds the same
   character (``12" PIZZA TRAY``);
 - inside a quoted field a doubled quote is a quote; a quote followed by the delimiter, a line
   end or the end of the file closes the field;
-- anything else makes the record *unparseable*: when a closing quote is followed by other
-  text (``"abc"def,``) the record ends at the end of that line; when a quoted field is still
-  open at the end of the file, its record ends at the end of the line where it opened, and
-  the lines after it are records again;
+- anything else makes the record *unparseable*. A quote closing a field followed by other
+  text (``"abc"def,``) ends the record at the end of that line, unless the field spans lines:
+  then, as for a field still open at the end of the file, the quote that opened it is taken
+  for one never closed, the record ends at the end of the line where it opened, and the
+  lines after it are records again;
 - a blank line is a data row with no values, except blank lines at the end of the file.
 
 DuckDB's reader skips blank lines and reads everything after a quote that never closes into
@@ -82,13 +83,18 @@ def open_binary(path: Path) -> io.BufferedIOBase:
 READ_ERRORS = (OSError, EOFError, zlib.error, gzip.BadGzipFile)
 
 
-def _blocks(path: Path, newline: int) -> Iterator[tuple[int, bytes]]:
-    """(offset, bytes) of the whole file, each block ending just after a line end (or at the
-    end of the file), so that a quote's neighbours always lie in its own block."""
+def _blocks(path: Path, newline: int, start: int = 0) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) of the file from offset `start`, each block ending just after a line
+    end (or at the end of the file), so that a quote's neighbours lie in its own block."""
     end_byte = bytes([newline])
     try:
         with open_binary(path) as fh:
-            offset, carry = 0, b""
+            if start:
+                if isinstance(fh, gzip.GzipFile):
+                    _copy(fh, None, start)
+                else:
+                    fh.seek(start)
+            offset, carry = start, b""
             while True:
                 chunk = fh.read(BLOCK_SIZE)
                 data = carry + chunk if carry else chunk
@@ -174,6 +180,15 @@ class _Records:
                 self.header_end = size
             self.last_nonblank = self.records
             self.end_of_data = size
+
+
+class _Rewind(Exception):  # noqa: N818 - a signal, not an error
+    """A quoted field that spans lines turned out broken: its record ends at the end of the
+    line where the field opened, and the scan resumes after that line."""
+
+    def __init__(self, quote_open: int) -> None:
+        super().__init__(quote_open)
+        self.quote_open = quote_open
 
 
 class _Machine:
@@ -293,6 +308,12 @@ class _Machine:
                 continue
             self.in_quote = False
             if not self._ends(data, here, n)[0]:
+                # text after the closing quote: the record is broken. If the field spans
+                # lines, the quote that opened it is the culprit (a quote never closed,
+                # which paired with a later one), not the lines between.
+                opened = self.quote_open - base
+                if opened < 0 or np.any((newlines > opened) & (newlines < q)):
+                    raise _Rewind(self.quote_open)
                 self.skip_to_line_end = True
         line_ends_before(n)
 
@@ -321,29 +342,10 @@ class _Utf8Check:
         return self.valid
 
 
-def _run(path: Path, machine: _Machine, start: int, extra=None) -> int:
-    """Feed the machine the file's blocks from offset `start`; returns the file's size."""
-    size = 0
-    for base, chunk in _blocks(path, machine.newline):
-        size = base + len(chunk)
-        if extra is not None:
-            extra(chunk)
-        if size <= start:
-            continue
-        if base < start:
-            cut = start - base
-            machine.block(start, chunk[cut:])
-        else:
-            machine.block(base, chunk)
-    return size
-
-
 def _line_end_after(path: Path, offset: int, newline: int) -> int:
     """Offset of the first line end after `offset`, or -1 when there is none."""
-    for base, chunk in _blocks(path, newline):
-        if base + len(chunk) <= offset:
-            continue
-        found = chunk.find(bytes([newline]), max(offset - base, 0))
+    for base, chunk in _blocks(path, newline, offset):
+        found = chunk.find(bytes([newline]))
         if found >= 0:
             return base + found
     return -1
@@ -361,25 +363,37 @@ def scan_csv(path: Path) -> CsvScan:
     compressed = path.name.lower().endswith(".gz")
     digest = hashlib.sha256()
     utf8 = _Utf8Check()
-
-    def check_and_hash(chunk: bytes) -> None:
-        utf8(chunk)
-        if not compressed:
-            digest.update(chunk)
-
     records = _Records()
-    machine = _Machine(ord(delimiter), newline, records)
-    size = _run(path, machine, 0, check_and_hash)
-    if machine.in_quote:
-        # A quoted field never closed: its record ends at the end of the line where it
-        # opened, and the lines after that are read again as records.
-        resume = _line_end_after(path, machine.quote_open, newline)
-        records.add_unparseable(resume if resume >= 0 else size, size)
-        if resume >= 0:
-            machine.in_quote = False
-            _run(path, machine, resume + 1)
-            if machine.in_quote:  # pragma: no cover - the rest holds only doubled quotes
-                raise CsvScanError(f"{path}: cannot find the rows after an unclosed quote")
+    hashed = size = start = 0
+    quoted_newlines = False
+    while True:
+        machine = _Machine(ord(delimiter), newline, records)
+        try:
+            for base, chunk in _blocks(path, newline, start):
+                end = base + len(chunk)
+                if end > hashed:  # each byte once through the hash and the UTF-8 check
+                    fresh = chunk[max(hashed - base, 0) :]
+                    utf8(fresh)
+                    if not compressed:
+                        digest.update(fresh)
+                    hashed = end
+                size = max(size, end)
+                machine.block(base, chunk)
+        except _Rewind as rewind:
+            quote_open = rewind.quote_open
+        else:
+            if not machine.in_quote:
+                break
+            quote_open = machine.quote_open  # a quoted field still open at the end
+        finally:
+            quoted_newlines = quoted_newlines or machine.quoted_newlines
+        # The record that opened the broken field ends at the end of that line; the lines
+        # after it are read again as records.
+        line_end = _line_end_after(path, quote_open, newline)
+        records.add_unparseable(line_end if line_end >= 0 else size, size)
+        if line_end < 0:
+            break
+        start = line_end + 1
     if machine.skip_to_line_end:
         records.add_unparseable(size, size)
     else:
@@ -404,7 +418,7 @@ def scan_csv(path: Path) -> CsvScan:
         header=header,
         delimiter=delimiter,
         data_rows=max(last - 1, 0),
-        has_quoted_newlines=machine.quoted_newlines,
+        has_quoted_newlines=quoted_newlines or machine.quoted_newlines,
         blank_rows=[r - 1 for r, _, _ in blank],
         unparseable_rows=[r - 1 for r, _, _ in unparseable],
         edits=edits,
@@ -451,10 +465,12 @@ def write_repaired(scan: CsvScan, description_index: int, out: Path) -> None:
     os.replace(tmp, out)
 
 
-def _copy(src: io.BufferedIOBase, dst: io.BufferedIOBase, count: int) -> None:
+def _copy(src: io.BufferedIOBase, dst: io.BufferedIOBase | None, count: int) -> None:
+    """Copy `count` bytes from `src` to `dst` (or skip them when `dst` is None)."""
     while count > 0:
         chunk = src.read(min(count, BLOCK_SIZE))
         if not chunk:
             return
-        dst.write(chunk)
+        if dst is not None:
+            dst.write(chunk)
         count -= len(chunk)

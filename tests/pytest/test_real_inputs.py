@@ -1,0 +1,241 @@
+"""Real inputs at their edges, each on the real pipeline: glob characters in file names, UK
+(day-first) dates, CSV records that DuckDB's reader alone would get wrong, absurd values,
+truncated archives and old line endings. Every input row must end up placed exactly once."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+from pathlib import Path
+
+import pytest
+from conftest import build_ok, run_dbt
+from test_ingest import CLEANING, GOOD, HEADER, MONTH_FIRST, accepted_rows, reasons, write
+
+from customer_segmentation.generate import generate
+
+
+def reconciliation(result) -> list[tuple]:
+    return result.query(
+        "select source_file, rows_in_file, rows_kept, rows_quarantined, is_reconciled "
+        "from marts.input_reconciliation order by source_file"
+    )
+
+
+def build(tmp_path: Path, path: Path | str, **extra_vars):
+    dbt_vars = {"transactions_path": str(path), **MONTH_FIRST, **extra_vars}
+    return build_ok(tmp_path, dbt_vars, args=CLEANING)
+
+
+# -- 2. files are read by exact name ----------------------------------------------------------
+
+
+def test_glob_characters_in_file_names_do_not_swap_files(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    plain = folder / "export 2011.csv"
+    bracketed = folder / "export 201[1].csv"
+    write(plain, HEADER + "\n".join(GOOD) + "\n")
+    other = [row.replace("536365", "540001").replace("536366", "540002") for row in GOOD]
+    write(bracketed, HEADER + "\n".join(other[:2]) + "\n")
+
+    result = build(tmp_path / "glob", folder / "*.csv")
+    kept = result.query(
+        "select source_file, list(invoice_no order by source_row) from marts.fct_order_lines "
+        "group by 1 order by 1"
+    )
+    assert [(Path(f).name, invoices) for f, invoices in kept] == [
+        ("export 2011.csv", ["536365", "536365", "536366"]),
+        ("export 201[1].csv", ["540001", "540001"]),
+    ]
+    assert reasons(result) == {}
+    assert [(Path(f).name, *rest) for f, *rest in reconciliation(result)] == [
+        ("export 2011.csv", 3, 3, 0, True),
+        ("export 201[1].csv", 2, 2, 0, True),
+    ]
+
+    # the bracketed name given exactly is that file, not a pattern matching the other
+    exact = build(tmp_path / "exact", bracketed)
+    assert exact.query("select distinct invoice_no from marts.fct_order_lines") == [("540001",)]
+
+
+def test_file_names_with_star_and_question_mark(tmp_path):
+    star = write(tmp_path / "sales*.csv", HEADER + GOOD[0] + "\n")
+    write(tmp_path / "sales_all.csv", HEADER + "\n".join(GOOD) + "\n")
+    result = build(tmp_path / "star", star)
+    assert reconciliation(result) == [(str(star), 1, 1, 0, True)]
+
+
+# -- 3. day-first dates -----------------------------------------------------------------------
+
+
+def day_first_copy(source: Path, target: Path) -> Path:
+    """The file with its Kaggle dates (12/1/2010 8:26) rewritten as a UK export writes them
+    (01/12/2010 08:26); nothing else changes."""
+    pattern = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2})$")
+    with (
+        open(source, encoding="latin-1", newline="") as src,
+        open(target, "w", encoding="latin-1", newline="") as dst,
+    ):
+        reader, writer = csv.reader(src), csv.writer(dst, lineterminator="\n")
+        header = next(reader)
+        writer.writerow(header)
+        column = header.index("InvoiceDate")
+        for row in reader:
+            month, day, year, hour, minute = pattern.match(row[column]).groups()
+            row[column] = f"{int(day):02d}/{int(month):02d}/{year} {int(hour):02d}:{minute}"
+            writer.writerow(row)
+    return target
+
+
+MONTHLY = [
+    "build",
+    "-s",
+    "+monthly_kpis",
+    "+input_reconciliation",
+    "--indirect-selection",
+    "cautious",
+]
+
+
+def monthly_active(result) -> list[tuple]:
+    return result.query(
+        "select month::varchar, active_customers, revenue from marts.monthly_kpis order by 1"
+    )
+
+
+def test_day_first_export_reads_the_same_months_as_month_first(tmp_path):
+    month_first = tmp_path / "kaggle.csv"
+    generate(rows=20_000, seed=5, output=str(month_first))
+    day_first = day_first_copy(month_first, tmp_path / "uk_export.csv")
+
+    expected = build_ok(tmp_path / "mf", {"transactions_path": str(month_first)}, args=MONTHLY)
+    actual = build_ok(tmp_path / "df", {"transactions_path": str(day_first)}, args=MONTHLY)
+
+    assert actual.query(
+        "select invoice_date_format, is_detected from staging.stg_invoice_date_formats"
+    ) == [("day_first", True)]
+    assert expected.query("select invoice_date_format from staging.stg_invoice_date_formats") == [
+        ("month_first",)
+    ]
+    assert monthly_active(actual) == monthly_active(expected)
+    assert len(monthly_active(actual)) >= 12
+    lines = "select count(*) from marts.fct_order_lines"
+    assert actual.query(lines) == expected.query(lines)
+
+
+def test_dates_that_read_both_ways_fail_naming_the_file_and_the_var(tmp_path):
+    rows = [GOOD[0], GOOD[1].replace("12/1/2010", "3/2/2011"), GOOD[2]]
+    f = write(tmp_path / "december.csv", HEADER + "\n".join(rows) + "\n")
+    failed = run_dbt(tmp_path / "auto", CLEANING, {"transactions_path": str(f)})
+    assert failed.returncode != 0
+    assert "december.csv" in failed.output and "invoice_date_format" in failed.output
+
+    result = build(tmp_path / "day_first", f, invoice_date_format="day_first")
+    assert result.query(
+        "select invoiced_at::varchar from marts.fct_order_lines order by source_row"
+    ) == [("2010-01-12 08:26:00",), ("2011-02-03 08:26:00",), ("2010-01-12 08:28:00",)]
+
+
+def test_iso_only_rejects_slash_dates_and_offsets_are_kept(tmp_path):
+    rows = [
+        GOOD[0].replace("12/1/2010 8:26", "2011-06-01T09:30:00+01:00"),
+        GOOD[1],
+        GOOD[2].replace("12/1/2010 8:28", "2011-06-01 09:30:00Z"),
+    ]
+    f = write(tmp_path / "iso.csv", HEADER + "\n".join(rows) + "\n")
+    result = build(tmp_path / "iso", f, invoice_date_format="iso")
+    assert result.query(
+        "select source_row, invoiced_at::varchar from marts.fct_order_lines order by 1"
+    ) == [(1, "2011-06-01 08:30:00"), (3, "2011-06-01 09:30:00")]
+    assert reasons(result) == {2: "invalid_invoice_date"}
+
+
+# -- 6. CSV records ---------------------------------------------------------------------------
+
+
+def test_quoted_line_end_in_a_description_loads(tmp_path):
+    rows = [GOOD[0], GOOD[1].replace('"LANTERN, WHITE METAL"', '"LANTERN,\nWHITE METAL"'), GOOD[2]]
+    f = write(tmp_path / "multiline.csv", HEADER + "\n".join(rows) + "\n")
+    result = build(tmp_path / "b", f)
+    assert accepted_rows(result) == [1, 2, 3]
+    assert result.query("select description from marts.fct_order_lines where source_row = 2") == [
+        ("LANTERN,\nWHITE METAL",)
+    ]
+    assert result.query("select read_in_parallel from staging.stg_input_files") == [(False,)]
+
+
+def test_unclosed_quote_is_quarantined_and_the_rows_after_it_are_read(tmp_path):
+    broken = '536365,71053,"LANTERN WHITE,6,12/1/2010 8:26,3.39,17850.0,United Kingdom'
+    rows = [GOOD[0], broken, GOOD[2], GOOD[1]]
+    f = write(tmp_path / "unclosed.csv", HEADER + "\n".join(rows) + "\n")
+    result = build(tmp_path / "b", f)
+    assert accepted_rows(result) == [1, 3, 4]
+    assert reasons(result) == {2: "unparseable_row"}
+    assert result.query(
+        "select description from marts.quarantined_transactions where source_row = 2"
+    ) == [(broken,)]
+    assert [r[1:] for r in reconciliation(result)] == [(4, 3, 1, True)]
+
+
+def test_text_after_a_closing_quote_is_quarantined(tmp_path):
+    broken = '536365,71053,"LANTERN" WHITE,6,12/1/2010 8:26,3.39,17850.0,United Kingdom'
+    f = write(tmp_path / "stray.csv", HEADER + "\n".join([GOOD[0], broken, GOOD[2]]) + "\n")
+    result = build(tmp_path / "b", f)
+    assert accepted_rows(result) == [1, 3]
+    assert reasons(result) == {2: "unparseable_row"}
+
+
+def test_inch_marks_inside_a_field_are_text(tmp_path):
+    row = '536365,71053,12" PIZZA TRAY,6,12/1/2010 8:26,3.39,17850.0,United Kingdom'
+    f = write(tmp_path / "inches.csv", HEADER + "\n".join([row, GOOD[2]]) + "\n")
+    result = build(tmp_path / "b", f)
+    assert result.query("select description from marts.fct_order_lines order by source_row") == [
+        ('12" PIZZA TRAY',),
+        ("HAND WARMER UNION JACK",),
+    ]
+
+
+# -- 7. absurd values -------------------------------------------------------------------------
+
+
+def test_absurd_quantity_quarantines_its_row_and_the_build_goes_on(tmp_path):
+    rows = [GOOD[0], GOOD[1].replace(",6,", ",999999999999999,"), GOOD[2]]
+    f = write(tmp_path / "absurd.csv", HEADER + "\n".join(rows) + "\n")
+    result = build(tmp_path / "b", f)
+    assert accepted_rows(result) == [1, 3]
+    assert reasons(result) == {2: "amount_out_of_range"}
+
+
+# -- 8. blank lines, old line endings, truncated archives --------------------------------------
+
+
+def test_blank_line_mid_file_is_a_row_and_later_rows_keep_their_numbers(tmp_path):
+    text = HEADER + GOOD[0] + "\n\n" + GOOD[1] + "\n" + GOOD[2] + "\n\n\n"
+    result = build(tmp_path / "b", write(tmp_path / "blank.csv", text))
+    assert accepted_rows(result) == [1, 3, 4]
+    assert reasons(result) == {2: "blank_row"}
+    assert result.query(
+        "select invoice_no, description from marts.fct_order_lines where source_row = 4"
+    ) == [("536366", "HAND WARMER UNION JACK")]
+    assert [r[1:] for r in reconciliation(result)] == [(4, 3, 1, True)]
+
+
+@pytest.mark.parametrize("line_end", ["\r", "\r\n"])
+def test_cr_and_crlf_line_ends_are_read(tmp_path, line_end):
+    text = (HEADER + "\n".join(GOOD) + "\n").replace("\n", line_end)
+    result = build(tmp_path / "b", write(tmp_path / "old_mac.csv", text))
+    assert accepted_rows(result) == [1, 2, 3]
+    assert result.query("select country from marts.fct_order_lines where source_row = 3") == [
+        ("United Kingdom",)
+    ]
+
+
+def test_truncated_gzip_fails_naming_the_file(tmp_path):
+    whole = gzip.compress((HEADER + "\n".join(GOOD * 200) + "\n").encode())
+    f = tmp_path / "cut.csv.gz"
+    f.write_bytes(whole[: len(whole) // 2])
+    failed = run_dbt(tmp_path / "b", CLEANING, {"transactions_path": str(f), **MONTH_FIRST})
+    assert failed.returncode != 0
+    assert "cut.csv.gz" in failed.output and "cannot read the file" in failed.output
