@@ -74,8 +74,11 @@ rule_checked as (
             when invoiced_at is null then 'invalid_invoice_date'
             when customer_id_text is not null and customer_id is null
                 then 'invalid_customer_id'
-            -- the line amount must fit fct_order_lines.line_amount, decimal(18,4)
-            when try_cast(quantity * unit_price as decimal(18, 4)) is null
+            -- the line amount must fit fct_order_lines.line_amount, decimal(18,4), and a
+            -- quantity below 10^9 keeps the items of 10^9 lines within a bigint
+            when
+                abs(quantity) >= 1000000000
+                or try_cast(quantity * unit_price as decimal(18, 4)) is null
                 then 'amount_out_of_range'
             when starts_with(invoice_no, 'A') or starts_with(invoice_no, 'a') then 'adjustment'
             when quantity = 0 then 'zero_quantity'

@@ -126,9 +126,9 @@ final as (
         cast(active_customers as {{ dbt.type_bigint() }}) as active_customers,
         cast(active_customers as double) / cohort_size as retention_rate,
         -- amounts
-        cast(revenue as decimal(18, 4)) as revenue,
-        cast(cumulative_revenue as decimal(18, 4)) as cumulative_revenue,
-        cast(cumulative_revenue / cohort_size as decimal(18, 4))
+        cast(revenue as decimal(38, 4)) as revenue,
+        cast(cumulative_revenue as decimal(38, 4)) as cumulative_revenue,
+        cast(cumulative_revenue / cohort_size as decimal(38, 4))
             as cumulative_revenue_per_customer
     from cumulated
 

@@ -31,17 +31,17 @@ final as (
         -- keys
         cast(country as {{ dbt.type_string() }}) as country,
         -- amounts
-        cast(revenue as decimal(18, 4)) as revenue,
+        cast(revenue as decimal(38, 4)) as revenue,
         cast(revenue as double) / nullif(sum(cast(revenue as double)) over (), 0)
             as revenue_share,
-        cast(returns_amount as decimal(18, 4)) as returns_amount,
-        cast(revenue - returns_amount as decimal(18, 4)) as net_revenue,
+        cast(returns_amount as decimal(38, 4)) as returns_amount,
+        cast(revenue - returns_amount as decimal(38, 4)) as net_revenue,
         -- counts
         cast(customers as {{ dbt.type_bigint() }}) as customers,
         cast(orders as {{ dbt.type_bigint() }}) as orders,
         cast(items_sold as {{ dbt.type_bigint() }}) as items_sold,
         -- ratios
-        cast(revenue / nullif(orders, 0) as decimal(18, 4)) as avg_order_value
+        cast(revenue / nullif(orders, 0) as decimal(38, 4)) as avg_order_value
     from by_country
 
 )

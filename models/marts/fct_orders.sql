@@ -21,7 +21,7 @@ final as (
         -- amounts
         cast(sum(lines) as bigint) as lines,
         cast(sum(items) as bigint) as items,
-        cast(sum(amount) as decimal(18, 4)) as amount
+        cast(sum(amount) as decimal(38, 4)) as amount
     from line_groups
     group by invoice_no
 

@@ -151,10 +151,10 @@ final as (
         cast(month as date) as month,
         cast(is_partial_month as {{ dbt.type_boolean() }}) as is_partial_month,
         -- amounts
-        cast(revenue as decimal(18, 4)) as revenue,
-        cast(identified_revenue as decimal(18, 4)) as identified_revenue,
-        cast(returns_amount as decimal(18, 4)) as returns_amount,
-        cast(revenue - returns_amount as decimal(18, 4)) as net_revenue,
+        cast(revenue as decimal(38, 4)) as revenue,
+        cast(identified_revenue as decimal(38, 4)) as identified_revenue,
+        cast(returns_amount as decimal(38, 4)) as returns_amount,
+        cast(revenue - returns_amount as decimal(38, 4)) as net_revenue,
         -- counts
         cast(orders as {{ dbt.type_bigint() }}) as orders,
         cast(active_customers as {{ dbt.type_bigint() }}) as active_customers,
@@ -163,8 +163,8 @@ final as (
         cast(items_sold as {{ dbt.type_bigint() }}) as items_sold,
         -- ratios (null when the denominator is 0)
         cast(new_customers as double) / nullif(active_customers, 0) as new_customer_ratio,
-        cast(revenue / nullif(orders, 0) as decimal(18, 4)) as avg_order_value,
-        cast(identified_revenue / nullif(active_customers, 0) as decimal(18, 4))
+        cast(revenue / nullif(orders, 0) as decimal(38, 4)) as avg_order_value,
+        cast(identified_revenue / nullif(active_customers, 0) as decimal(38, 4))
             as revenue_per_active_customer,
         cast(returns_amount as double) / nullif(cast(revenue as double), 0) as return_rate,
         -- month-over-month growth (null for the first month or after a month at 0)

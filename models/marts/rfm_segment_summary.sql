@@ -107,11 +107,11 @@ final as (
         cast(customers as {{ dbt.type_bigint() }}) as customers,
         cast(customers as double) / nullif(sum(customers) over (), 0) as customer_share,
         -- amounts
-        cast(revenue as decimal(18, 4)) as revenue,
+        cast(revenue as decimal(38, 4)) as revenue,
         cast(revenue as double) / nullif(sum(cast(revenue as double)) over (), 0)
             as revenue_share,
-        cast(gross_revenue as decimal(18, 4)) as gross_revenue,
-        cast(returned_amount as decimal(18, 4)) as returned_amount,
+        cast(gross_revenue as decimal(38, 4)) as gross_revenue,
+        cast(returned_amount as decimal(38, 4)) as returned_amount,
         cast(customers_with_returns as {{ dbt.type_bigint() }}) as customers_with_returns,
         -- typical customer
         cast(mean_recency_days as double) as mean_recency_days,

@@ -53,7 +53,7 @@ final as (
         ) as weekday_name,
         hour_of_day,
         -- amounts
-        cast(revenue as decimal(18, 4)) as revenue,
+        cast(revenue as decimal(38, 4)) as revenue,
         cast(revenue as double) / nullif(sum(cast(revenue as double)) over (), 0)
             as revenue_share,
         -- counts
