@@ -1,4 +1,5 @@
-"""How to read each input file matched by the dbt var `transactions_path` (one row per file)."""
+"""One row per file the dbt var `transactions_path` matches: how to read it, and its data rows
+counted without DuckDB's reader (customer_segmentation/ingest.py)."""
 
 from pathlib import Path
 
@@ -7,6 +8,7 @@ from customer_segmentation.ingest import input_files
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    # transactions_path is set from the dbt var in dbt_project.yml; ingest validates it.
+    # config transactions_path comes from the dbt var (stg_raw_invoice_lines.yml, where this
+    # model is documented); ingest validates it.
     manifest = input_files(session, dbt.config.get("transactions_path"), Path.cwd())
     return session.from_arrow(manifest)
