@@ -42,17 +42,19 @@ def run_dbt(
     dbt_vars: dict | None = None,
     duckdb_path: Path | None = None,
     env: dict | None = None,
+    project_dir: Path = PROJECT_DIR,
 ) -> DbtResult:
-    """Run `dbt <args>` on the project with its own DuckDB file under `workdir`."""
+    """Run `dbt <args>` on the project (or a copy of it) with its own DuckDB file under
+    `workdir`; the serving file is `workdir/serving.duckdb` unless `env` says otherwise."""
     workdir.mkdir(parents=True, exist_ok=True)
     duckdb_path = duckdb_path or workdir / "retail.duckdb"
     cmd = [
         DBT,
         *args,
         "--project-dir",
-        str(PROJECT_DIR),
+        str(project_dir),
         "--profiles-dir",
-        str(PROJECT_DIR),
+        str(project_dir),
         "--target-path",
         str(workdir / "target"),
         "--log-path",
@@ -70,7 +72,7 @@ def run_dbt(
         **(env or {}),
     }
     proc = subprocess.run(
-        cmd, cwd=PROJECT_DIR, env=full_env, capture_output=True, text=True, check=False
+        cmd, cwd=project_dir, env=full_env, capture_output=True, text=True, check=False
     )
     return DbtResult(proc.returncode, proc.stdout + proc.stderr, duckdb_path)
 

@@ -26,6 +26,7 @@ from customer_segmentation.publish import BUILD_INFO_TABLE
 from customer_segmentation.serving import connect_readonly, sqlalchemy_url
 
 PYTHON = sys.executable
+NOT_COPIED = (".venv", ".git", "target", "logs", "warehouse", ".bench", "report", "__pycache__")
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -105,6 +106,12 @@ def small_sample(path: Path, seed: int) -> Path:
     every mart differs in row count from the sample's, so a mix of the two would show."""
     generate(rows=15000, seed=seed, output=str(path))
     return path
+
+
+def copy_project(tmp_path: Path) -> Path:
+    """A copy of the project (no virtualenv, artifacts or warehouse) to add nodes to."""
+    ignore = shutil.ignore_patterns(*NOT_COPIED)
+    return Path(shutil.copytree(PROJECT_DIR, tmp_path / "project", ignore=ignore))
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +220,82 @@ def test_publish_refuses_a_failed_or_partial_or_killed_build(
     assert "did not build every mart" in attempt(partial)
     assert "not `build`" in attempt(other_command)
     assert "another dbt invocation" in attempt(killed_later)
+
+
+def test_a_write_is_recorded_inside_the_relations_transaction(tmp_path: Path):
+    """The post-hook records each write in the transaction that writes the relation, for
+    every materialization (SQL table and view, Python table, seed): when something fails
+    after the record (a later post-hook here), the relation and its record both stay as the
+    last successful run left them."""
+    project = copy_project(tmp_path)
+    scratch = project / "models" / "scratch"
+    scratch.mkdir()
+    for name, kind in (("scratch_table", "table"), ("scratch_view", "view")):
+        (scratch / f"{name}.sql").write_text(
+            f"{{{{ config(materialized='{kind}') }}}}\n"
+            "select {{ var('scratch_value', 1) }} as x\n"
+        )
+    (scratch / "scratch_python.py").write_text(
+        "import pyarrow as pa\n\n\n"
+        "def model(dbt, session):\n"
+        "    dbt.config(materialized='table')\n"
+        "    value = int(dbt.config.get('scratch_value'))\n"
+        "    return pa.table({'x': [value]})\n"
+    )
+    (project / "seeds" / "scratch_seed.csv").write_text("x\n1\n")
+    fail_after = "select case when {{ var('scratch_fail', false) }} then error('injected') end"
+    (scratch / "scratch.yml").write_text(
+        "version: 2\nmodels:\n"
+        + "".join(
+            f'  - name: {name}\n    config:\n      post_hook: ["{fail_after}"]\n'
+            + (
+                "      scratch_value: \"{{ var('scratch_value', 1) }}\"\n"
+                if name == "scratch_python"
+                else ""
+            )
+            for name in ("scratch_table", "scratch_view", "scratch_python")
+        )
+        + f'seeds:\n  - name: scratch_seed\n    config:\n      post_hook: ["{fail_after}"]\n'
+    )
+    nodes = ["scratch_table", "scratch_view", "scratch_python", "scratch_seed"]
+    first = run_dbt(tmp_path / "run", ["build", "--select", *nodes], project_dir=project)
+    assert first.returncode == 0, first.output[-3000:]
+    manifest = json.loads((tmp_path / "run" / "target" / "manifest.json").read_text())
+    for uid, node in manifest["nodes"].items():
+        if node["name"] in nodes:
+            hooks = [h["sql"] for h in node["config"]["post-hook"]]
+            assert "record_relation_write" in hooks[0] and "injected" in hooks[1], uid
+
+    def state() -> dict[str, tuple]:
+        writes = dict(
+            first.query(
+                "select relation_name, invocation_id from meta.relation_writes "
+                "where relation_name like 'scratch%'"
+            )
+        )
+        return {
+            n: (writes.get(n), first.query(f"select x from {schema}.{n}"))
+            for n, schema in zip(nodes, ["main"] * 3 + ["reference"], strict=True)
+        }
+
+    first_id = first.query(
+        "select invocation_id from meta.dbt_invocations order by started_at desc limit 1"
+    )[0][0]
+    assert state() == {n: (first_id, [(1,)]) for n in nodes}
+
+    again = run_dbt(
+        tmp_path / "run",
+        ["build", "--select", *nodes],
+        {"scratch_fail": True, "scratch_value": 2},
+        duckdb_path=first.duckdb_path,
+        project_dir=project,
+    )
+    assert again.returncode == 1
+    assert again.output.count("injected") >= len(nodes), again.output[-3000:]
+    assert state() == {n: (first_id, [(1,)]) for n in nodes}
+    assert first.query(
+        "select status from meta.dbt_invocations order by started_at desc limit 1"
+    ) == [("failed",)]
 
 
 READER = r"""
