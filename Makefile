@@ -28,12 +28,13 @@ test-setup: setup
 			chromium chromium-driver >/dev/null; \
 	fi
 
-## Set up, run `dbt build` (all models and tests) on the bundled sample, then publish the
-## marts to the serving file that BI tools open (only when the build and its tests passed).
+## Set up, run `dbt build` (all models and tests) on the bundled sample; its last node
+## publishes the marts to the serving file that BI tools open (only when every model and test
+## passed).
 build: setup
 	$(DBT) build
-	$(MAKE) --no-print-directory publish
 
+## Republish the last complete, passing `dbt build` recorded in the build file.
 publish: setup
 	$(BIN)/python -m customer_segmentation.publish
 
@@ -44,7 +45,6 @@ report: setup
 ## Set up, then run the whole suite: dbt build with data and unit tests, pytest, sqlfluff, ruff.
 test: test-setup
 	$(DBT) build
-	$(MAKE) --no-print-directory publish
 	$(BIN)/pytest -q
 	$(MAKE) lint
 

@@ -1,57 +1,56 @@
-"""Publish the marts of a successful `dbt build` to the serving file, atomically.
-
-Command line (from the project folder; `make build` runs it after `dbt build` succeeded)::
-
-    python -m customer_segmentation.publish [--build PATH] [--serving PATH]
-        [--target-path DIR] [--run-results FILE] [--manifest FILE]
+"""Publish the marts of a complete, passing `dbt build` to the serving file, atomically.
 
 Why a second file: DuckDB lets one process write a file or many processes read it, never
 both. dbt writes the build file (`DUCKDB_PATH`); BI tools and analysts open only the serving
 file (`SERVING_DUCKDB_PATH`, default `warehouse/serving.duckdb`), read-only. So a dashboard
 holding the serving file open never blocks a build.
 
-How a publish stays atomic:
+Two ways in, one copy:
 
-1. Refuse unless the last dbt command was a `build` whose every node succeeded
-   (`target/run_results.json`: no error, fail or skip) and which built every mart (a partial
-   `--select` build would publish marts of two builds), and no dbt command started after it
-   (`target/manifest.json` carries the same invocation id: a build killed part-way has
-   rewritten the manifest but never wrote its run results).
-2. Copy every mart the manifest declares (schema `marts`; relations left behind by deleted
-   models are not published) from the build file, opened read-only, into a new temporary file
-   next to the serving file, inside DuckDB (`CREATE TABLE ... AS FROM`: no row passes through
-   Python, so 100M lines copy at disk speed). Table and column descriptions are copied as
-   DuckDB comments (from the build file, else from the manifest), and `marts.build_info`
-   records which build this is.
-3. Check the row counts, CHECKPOINT, close, fsync, then `os.replace` the temporary file onto
-   the serving file and fsync the folder.
+* `dbt build` publishes itself: its last node, `models/serving/publish_serving_file.py`, refs
+  every mart, so dbt runs it last and skips it when a model or a test upstream failed; it calls
+  `publish_in_build` on the build's own DuckDB connection.
+* `python -m customer_segmentation.publish [--build PATH] [--serving PATH]
+  [--storage-version V]` (`make publish`) republishes the last complete build of the build
+  file, which it attaches read-only.
 
-A reader that holds the old serving file open keeps reading the old file (its inode lives
-until the last reader closes it), so it sees one build only; new connections get the new one.
-A publish that fails or is killed before the rename leaves the last good serving file as it
-was; its temporary file is removed by the next publish. Two publishes at once are serialised
-by a lock file. The rename is atomic on POSIX file systems on one machine (Linux, macOS); on
-Windows a reader holding the file open makes the rename fail, and the old file stays.
+What may be published is decided from the records the build keeps in the build file itself
+(schema `meta`, written by the hooks in `dbt_project.yml`): `meta.dbt_invocations` (one row per
+dbt command: its relations, whether everything was selected, running/passed/failed) and
+`meta.relation_writes` (which invocation last wrote each relation, recorded inside the
+relation's own transaction). Only a `dbt build` that selected every relation and test, passed,
+and still owns every relation it wrote is published; the input files must still be what it
+read (`staging.stg_input_files`: size, modification time, SHA-256), because
+`marts.fct_order_lines` is a view that reads them where they lie.
+
+How a publish stays atomic: the marts are copied inside DuckDB (`CREATE TABLE ... AS FROM`: no
+row passes through Python) into a new temporary file next to the serving file, with their
+DuckDB comments and `marts.build_info`; the row counts are checked, the file checkpointed,
+closed and fsynced, then `os.replace`d onto the serving file and the folder fsynced. A reader
+holding the old file keeps reading it (its inode lives until the last reader closes it); new
+connections get the new one. A publish that fails or is killed before the rename leaves the
+last good serving file as it was; its temporary file is removed by the next publish. Two
+publishes at once are serialised by a lock file. The rename is atomic on POSIX file systems on
+one machine (Linux, macOS); on Windows a reader holding the file open makes the rename fail.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import secrets
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from customer_segmentation.fingerprint import file_fingerprint, file_stat
 from customer_segmentation.serving import serving_path
 
 try:  # POSIX only; on Windows two publishes at once are not guarded.
@@ -61,10 +60,11 @@ except ImportError:  # pragma: no cover - not on the platforms this project runs
 
 DEFAULT_BUILD_PATH = "warehouse/retail.duckdb"
 PUBLISHED_SCHEMA = "marts"
+#: Where the build keeps its records (macros create_build_records and record_*); its
+#: relations (the publish node's table) are bookkeeping, not data, and are never checked.
+RECORDS_SCHEMA = "meta"
+INPUT_FILES = ("staging", "stg_input_files")
 BUILD_INFO_TABLE = "build_info"
-#: dbt node statuses that count as success; anything else (error, fail, skipped, runtime
-#: error, partial success, or a status this code does not know) refuses the publish.
-OK_STATUSES = frozenset({"success", "pass", "warn", "no-op"})
 #: Alias of the temporary serving file inside the publishing DuckDB session.
 TARGET_ALIAS = "__publish_target"
 #: On-disk format of the serving file. DuckDB 2.0 writes files only DuckDB 2.0 can read unless
@@ -80,7 +80,10 @@ BUILD_INFO_DESCRIPTION = (
 )
 BUILD_INFO_COLUMNS: dict[str, tuple[str, str]] = {
     "build_id": ("varchar", "dbt invocation id of the `dbt build` that produced the marts."),
-    "built_at": ("timestamp", "When that build finished (UTC, from dbt's run_results.json)."),
+    "built_at": (
+        "timestamp",
+        "When that build wrote the last of its tables (UTC; its tests ran after).",
+    ),
     "published_at": ("timestamp", "When the marts were published to this file (UTC)."),
     "dbt_version": ("varchar", "Version of dbt-core that ran the build."),
     "dbt_vars": ("varchar", "The `--vars` given to the build, as JSON (`{}` for defaults)."),
@@ -94,25 +97,52 @@ class PublishError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Invocation:
+    """One dbt command as the build file records it (meta.dbt_invocations)."""
+
+    invocation_id: str
+    command: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    status: str  # running | passed | failed
+    dbt_version: str
+    dbt_vars: str  # JSON
+    relations: tuple[tuple[str, str], ...]  # (schema, relation) as the graph listed them
+    is_full_selection: bool
+
+    @property
+    def data_relations(self) -> tuple[tuple[str, str], ...]:
+        """Its relations outside the records' own schema."""
+        return tuple(r for r in self.relations if r[0] != RECORDS_SCHEMA)
+
+    def describe(self) -> str:
+        state = {
+            "running": "recorded as running: killed, or still running",
+            "failed": "failed",
+            "passed": "passed",
+        }.get(self.status, self.status)
+        started = _utc(self.started_at)
+        return f"{self.invocation_id} (`dbt {self.command}` started {started}, {state})"
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """An input file as the build read it (staging.stg_input_files)."""
+
+    path: str
+    size_bytes: int
+    modified_ns: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class BuildRecord:
-    """What dbt's artifacts say about the build being published."""
+    """What `marts.build_info` says about the published build."""
 
     build_id: str
     built_at: dt.datetime
     dbt_version: str
-    dbt_vars: dict[str, Any]
-    manifest: dict[str, Any] = field(repr=False)
-    statuses: dict[str, str] = field(repr=False, default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Mart:
-    """One relation to publish, with the descriptions to attach to it."""
-
-    unique_id: str
-    name: str
-    description: str
-    column_descriptions: dict[str, str]
+    dbt_vars: str
 
 
 @dataclass(frozen=True)
@@ -125,96 +155,20 @@ class PublishResult:
     seconds: float
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    if not path.is_file():
-        raise PublishError(f"no {what} at {path}: run `dbt build` first (or pass its path)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PublishError(f"cannot read {what} {path}: {exc}") from exc
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
 
 
-def _parse_timestamp(text: str | None) -> dt.datetime:
-    """dbt's ISO timestamp (`2026-11-23T10:12:44.664564Z`) as a naive UTC datetime."""
-    if not text:
-        return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
-    return parsed
+def _utc(value: dt.datetime | None) -> str:
+    return "-" if value is None else f"{_naive_utc(value):%Y-%m-%d %H:%M:%S} UTC"
 
 
-def check_build(run_results_path: Path, manifest_path: Path) -> BuildRecord:
-    """Return the build's record if its artifacts show a complete, successful `dbt build`.
-
-    Raises `PublishError` naming the failed nodes, or the reason the artifacts cannot be
-    trusted (another command, or a killed build, ran after the last successful one).
-    """
-    run_results = _read_json(run_results_path, "dbt run results")
-    manifest = _read_json(manifest_path, "dbt manifest")
-    command = run_results.get("args", {}).get("which")
-    if command != "build":
-        raise PublishError(
-            f"the last dbt command recorded in {run_results_path} was `{command}`, not `build`:"
-            " only the marts of a `dbt build` whose tests passed are published; run `dbt build`"
-        )
-    results = run_results.get("results") or []
-    if not results:
-        raise PublishError(f"{run_results_path} lists no node: the build ran nothing")
-    bad = [r for r in results if r.get("status") not in OK_STATUSES]
-    if bad:
-        tally = Counter(str(r.get("status")) for r in bad)
-        summary = ", ".join(f"{n} {status}" for status, n in sorted(tally.items()))
-        # The causes first: skipped nodes only follow from them.
-        causes = [r for r in bad if r.get("status") != "skipped"] or bad
-        listed = "; ".join(f"{r.get('unique_id')} ({r.get('status')})" for r in causes[:5])
-        more = f"; and {len(causes) - 5} more" if len(causes) > 5 else ""
-        raise PublishError(
-            f"the last dbt build did not succeed ({summary}): {listed}{more}; "
-            "the serving file is left as it was"
-        )
-    invocation = run_results.get("metadata", {}).get("invocation_id")
-    manifest_invocation = manifest.get("metadata", {}).get("invocation_id")
-    if not invocation or invocation != manifest_invocation:
-        raise PublishError(
-            f"{manifest_path} comes from another dbt invocation ({manifest_invocation}) than "
-            f"{run_results_path} ({invocation}): a dbt command started after the last build "
-            "(maybe a build that was killed), so the build file may hold a mix; run `dbt build`"
-        )
-    metadata = run_results["metadata"]
-    return BuildRecord(
-        build_id=invocation,
-        built_at=_parse_timestamp(metadata.get("generated_at")),
-        dbt_version=str(metadata.get("dbt_version", "")),
-        dbt_vars=dict(run_results.get("args", {}).get("vars") or {}),
-        manifest=manifest,
-        statuses={r.get("unique_id", ""): r.get("status", "") for r in results},
-    )
-
-
-def marts_from_manifest(manifest: dict[str, Any], schema: str = PUBLISHED_SCHEMA) -> list[Mart]:
-    """The relations dbt builds in `schema` (models, seeds, snapshots; not ephemeral models).
-
-    Sorted by name, so a publish is deterministic.
-    """
-    marts: dict[str, Mart] = {}
-    for node in manifest.get("nodes", {}).values():
-        if node.get("resource_type") not in {"model", "seed", "snapshot"}:
-            continue
-        config = node.get("config") or {}
-        if node.get("schema") != schema or config.get("materialized") == "ephemeral":
-            continue
-        if config.get("enabled") is False:
-            continue
-        name = node.get("alias") or node["name"]
-        columns = {
-            col_name: (col.get("description") or "").strip()
-            for col_name, col in (node.get("columns") or {}).items()
-        }
-        marts[name] = Mart(
-            node["unique_id"], name, (node.get("description") or "").strip(), columns
-        )
-    return [marts[name] for name in sorted(marts)]
+def _relation_list(relations: Sequence[tuple[str, str]], limit: int = 8) -> str:
+    names = [f"{schema}.{name}" for schema, name in sorted(relations)]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def quote_ident(name: str) -> str:
@@ -225,6 +179,195 @@ def quote_ident(name: str) -> str:
 def quote_literal(text: str) -> str:
     """A DuckDB string literal (for statements that take no parameters: ATTACH, COMMENT)."""
     return "'" + text.replace("'", "''") + "'"
+
+
+# -- the records -----------------------------------------------------------------------------
+
+
+def read_records(
+    con: Any, catalog: str
+) -> tuple[list[Invocation], dict[tuple[str, str], tuple[str, dt.datetime]]]:
+    """The invocations (oldest first) and, per relation, (invocation, time) of its last write."""
+    present = {
+        name
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = ? and schema_name = ?",
+            [catalog, RECORDS_SCHEMA],
+        ).fetchall()
+    }
+    if not {"dbt_invocations", "relation_writes"} <= present:
+        raise PublishError(
+            "the build file has no build records (meta.dbt_invocations, meta.relation_writes): "
+            "it was built before builds recorded themselves, or not by this project; "
+            "run `dbt build`"
+        )
+    meta = f"{quote_ident(catalog)}.{quote_ident(RECORDS_SCHEMA)}"
+    rows = con.execute(
+        f"select invocation_id, command, started_at, finished_at, status, dbt_version, "
+        f"dbt_vars, relations, is_full_selection from {meta}.dbt_invocations "
+        f"order by started_at, invocation_id"
+    ).fetchall()
+    invocations = [
+        Invocation(
+            invocation_id=row[0],
+            command=row[1],
+            started_at=row[2],
+            finished_at=row[3],
+            status=row[4],
+            dbt_version=row[5],
+            dbt_vars=row[6],
+            relations=tuple((r["schema_name"], r["relation_name"]) for r in row[7]),
+            is_full_selection=bool(row[8]),
+        )
+        for row in rows
+    ]
+    writes = {
+        (schema, name): (invocation, written_at)
+        for schema, name, invocation, written_at in con.execute(
+            f"select schema_name, relation_name, invocation_id, written_at "
+            f"from {meta}.relation_writes"
+        ).fetchall()
+    }
+    return invocations, writes
+
+
+def check_publishable(
+    build: Invocation,
+    invocations: Sequence[Invocation],
+    writes: dict[tuple[str, str], tuple[str, dt.datetime]],
+) -> None:
+    """Refuse unless the build file still holds exactly what `build` wrote.
+
+    Raises `PublishError` naming the relations another invocation rewrote (or `build` never
+    wrote), and any later invocation that is recorded as running (killed) or failed and wrote
+    anything.
+    """
+    by_id = {inv.invocation_id: inv for inv in invocations}
+    foreign: dict[str, list[tuple[str, str]]] = {}
+    for relation in build.data_relations:
+        writer = writes.get(relation, ("", None))[0]
+        if writer != build.invocation_id:
+            foreign.setdefault(writer, []).append(relation)
+    if foreign:
+        parts = []
+        for writer, relations in sorted(foreign.items()):
+            who = by_id[writer].describe() if writer in by_id else (writer or "no invocation")
+            parts.append(f"{_relation_list(relations)} (by {who})")
+        raise PublishError(
+            f"build {build.invocation_id} cannot be published: the build file no longer holds "
+            f"what it wrote; {sum(map(len, foreign.values()))} of its relations were written "
+            f"since by other dbt invocations: {'; '.join(parts)}. Publishing would mix "
+            "builds; run a full `dbt build`"
+        )
+    later = [
+        inv
+        for inv in invocations
+        if inv.started_at > build.started_at and inv.status in {"running", "failed"}
+    ]
+    for inv in later:
+        wrote = [rel for rel, (writer, _) in writes.items() if writer == inv.invocation_id]
+        if wrote:
+            raise PublishError(
+                f"build {build.invocation_id} cannot be published: dbt invocation "
+                f"{inv.describe()} wrote {_relation_list(wrote)} after it; run `dbt build`"
+            )
+
+
+def latest_complete_build(invocations: Sequence[Invocation]) -> Invocation:
+    """The last `dbt build` that selected every relation and test of the project and passed."""
+    complete = [
+        inv
+        for inv in invocations
+        if inv.command == "build" and inv.status == "passed" and inv.is_full_selection
+    ]
+    if not complete:
+        last = invocations[-1].describe() if invocations else "none"
+        raise PublishError(
+            "the build file records no complete `dbt build` that passed (every model, seed and "
+            f"test selected, none failed); the last dbt invocation was {last}. Run `dbt build`"
+        )
+    return complete[-1]
+
+
+def build_record(
+    build: Invocation, writes: dict[tuple[str, str], tuple[str, dt.datetime]]
+) -> BuildRecord:
+    written = [writes[r][1] for r in build.data_relations if r in writes]
+    built_at = max(written) if written else build.started_at
+    return BuildRecord(build.invocation_id, _naive_utc(built_at), build.dbt_version, build.dbt_vars)
+
+
+# -- the inputs ------------------------------------------------------------------------------
+
+
+def recorded_inputs(con: Any, catalog: str) -> list[InputFile]:
+    """The input files and their fingerprints as the build recorded them."""
+    schema, table = INPUT_FILES
+    columns = {
+        name
+        for (name,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = ? "
+            "and schema_name = ? and table_name = ?",
+            [catalog, schema, table],
+        ).fetchall()
+    }
+    needed = {"path", "size_bytes", "modified_ns", "sha256"}
+    if not needed <= columns:
+        raise PublishError(
+            f"{schema}.{table} lacks {', '.join(sorted(needed - columns))}: the build did not "
+            "record what its input files were; run `dbt build`"
+        )
+    rows = con.execute(
+        f"select path, size_bytes, modified_ns, sha256 from "
+        f"{quote_ident(catalog)}.{quote_ident(schema)}.{quote_ident(table)} order by path"
+    ).fetchall()
+    return [InputFile(*row) for row in rows]
+
+
+def check_inputs(inputs: Sequence[InputFile], *, content: bool = True) -> None:
+    """Refuse when an input file differs from what the build read.
+
+    Size and modification time first (cheap), then, if `content`, the SHA-256 of every file
+    whose size and time still match. Raises `PublishError` naming each file and what changed.
+    """
+    changes: list[str] = []
+    unchanged: list[InputFile] = []
+    for f in inputs:
+        try:
+            size, mtime_ns = file_stat(f.path)
+        except FileNotFoundError:
+            changes.append(f"{f.path}: no longer exists")
+            continue
+        what = []
+        if size != f.size_bytes:
+            what.append(f"size {f.size_bytes} -> {size} bytes")
+        if mtime_ns != f.modified_ns:
+            what.append(f"modified {_utc(_from_ns(f.modified_ns))} -> {_utc(_from_ns(mtime_ns))}")
+        if what:
+            changes.append(f"{f.path}: {', '.join(what)}")
+        else:
+            unchanged.append(f)
+    if content:
+        for f in unchanged:
+            try:
+                size, mtime_ns, sha256 = file_fingerprint(f.path)
+            except OSError as exc:
+                changes.append(f"{f.path}: {exc}")
+                continue
+            if (size, mtime_ns, sha256) != (f.size_bytes, f.modified_ns, f.sha256):
+                changes.append(f"{f.path}: content changed (sha256 {f.sha256} -> {sha256})")
+    if changes:
+        raise PublishError(
+            "the input files changed since the build read them, and marts.fct_order_lines "
+            f"reads them where they lie: {'; '.join(changes)}. Run `dbt build` on them"
+        )
+
+
+def _from_ns(ns: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC)
+
+
+# -- the copy --------------------------------------------------------------------------------
 
 
 def _temp_prefix(serving: Path) -> str:
@@ -276,27 +419,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _session_config() -> dict[str, str]:
-    """Settings of the publishing DuckDB session: the same resources as the dbt profile."""
-    return {
-        "threads": os.environ.get("DUCKDB_THREADS", "2"),
-        "memory_limit": os.environ.get("DUCKDB_MEMORY_LIMIT", "8GB"),
-        "temp_directory": os.environ.get("DUCKDB_TEMP_DIRECTORY", "warehouse/tmp"),
-        "preserve_insertion_order": "true",
-        "autoinstall_known_extensions": "false",
-        "autoload_known_extensions": "false",
-    }
-
-
-def _build_catalog_alias(build: Path) -> str:
-    """Attach the build file under its own name: views there refer to it by that name."""
-    stem = build.name.split(".")[0]
-    if not stem or stem in {"memory", "system", "temp", TARGET_ALIAS}:
-        return "__publish_source"
-    return stem
-
-
-def _relations(con: duckdb.DuckDBPyConnection, catalog: str, schema: str) -> set[str]:
+def _relations(con: Any, catalog: str, schema: str) -> set[str]:
     rows = con.execute(
         """
         select table_name from duckdb_tables() where database_name = ? and schema_name = ?
@@ -309,7 +432,7 @@ def _relations(con: duckdb.DuckDBPyConnection, catalog: str, schema: str) -> set
 
 
 def _existing_comments(
-    con: duckdb.DuckDBPyConnection, catalog: str, schema: str
+    con: Any, catalog: str, schema: str
 ) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
     """Table and column comments persisted by dbt (`persist_docs`) in the build file."""
     tables = con.execute(
@@ -335,12 +458,20 @@ def _existing_comments(
     )
 
 
-def _copy_marts(
-    con: duckdb.DuckDBPyConnection,
-    source: str,
-    marts: Sequence[Mart],
-    record: BuildRecord,
-) -> dict[str, int]:
+def marts_of(con: Any, catalog: str, build: Invocation) -> list[str]:
+    """The marts `build` made (its relations in schema marts), sorted; all must be there."""
+    marts = sorted(name for schema, name in build.relations if schema == PUBLISHED_SCHEMA)
+    if not marts:
+        raise PublishError(f"build {build.invocation_id} made no relation in schema marts")
+    if BUILD_INFO_TABLE in marts:
+        raise PublishError(f"a mart is named `{BUILD_INFO_TABLE}`, which publish reserves")
+    missing = sorted(set(marts) - _relations(con, catalog, PUBLISHED_SCHEMA))
+    if missing:
+        raise PublishError(f"the build file lacks marts of build {build.invocation_id}: {missing}")
+    return marts
+
+
+def _copy_marts(con: Any, source: str, marts: Sequence[str], record: BuildRecord) -> dict[str, int]:
     """Copy each mart with its comments into the target catalog; return rows per table."""
     schema = quote_ident(PUBLISHED_SCHEMA)
     src_schema = f"{quote_ident(source)}.{schema}"
@@ -348,32 +479,20 @@ def _copy_marts(
     table_comments, column_comments = _existing_comments(con, source, PUBLISHED_SCHEMA)
     con.execute(f"create schema {dst_schema}")
     counts: dict[str, int] = {}
-    for mart in marts:
-        src = f"{src_schema}.{quote_ident(mart.name)}"
-        dst = f"{dst_schema}.{quote_ident(mart.name)}"
+    for name in marts:
+        src = f"{src_schema}.{quote_ident(name)}"
+        dst = f"{dst_schema}.{quote_ident(name)}"
         # Views are materialised: the serving file holds no reference to other schemas.
         con.execute(f"create table {dst} as from {src}")
         copied = con.execute(f"select count(*) from {dst}").fetchone()[0]
         expected = con.execute(f"select count(*) from {src}").fetchone()[0]
         if copied != expected:
-            raise PublishError(f"{mart.name}: copied {copied} rows of {expected}")
-        counts[mart.name] = int(copied)
-        description = table_comments.get(mart.name) or mart.description
-        if description:
-            con.execute(f"comment on table {dst} is {quote_literal(description)}")
-        columns = [
-            name
-            for (name,) in con.execute(
-                "select column_name from duckdb_columns() where database_name = ? "
-                "and schema_name = ? and table_name = ? order by column_index",
-                [TARGET_ALIAS, PUBLISHED_SCHEMA, mart.name],
-            ).fetchall()
-        ]
-        for column in columns:
-            text = column_comments.get((mart.name, column)) or mart.column_descriptions.get(
-                column, ""
-            )
-            if text:
+            raise PublishError(f"{name}: copied {copied} rows of {expected}")
+        counts[name] = int(copied)
+        if table_comments.get(name):
+            con.execute(f"comment on table {dst} is {quote_literal(table_comments[name])}")
+        for (table, column), text in sorted(column_comments.items()):
+            if table == name:
                 con.execute(
                     f"comment on column {dst}.{quote_ident(column)} is {quote_literal(text)}"
                 )
@@ -382,7 +501,7 @@ def _copy_marts(
 
 
 def _write_build_info(
-    con: duckdb.DuckDBPyConnection, dst_schema: str, record: BuildRecord, counts: dict[str, int]
+    con: Any, dst_schema: str, record: BuildRecord, counts: dict[str, int]
 ) -> None:
     table = f"{dst_schema}.{quote_ident(BUILD_INFO_TABLE)}"
     columns = ", ".join(f"{name} {kind}" for name, (kind, _) in BUILD_INFO_COLUMNS.items())
@@ -394,7 +513,7 @@ def _write_build_info(
             record.built_at,
             dt.datetime.now(dt.UTC).replace(tzinfo=None),
             record.dbt_version,
-            json.dumps(record.dbt_vars, sort_keys=True),
+            record.dbt_vars,
             ", ".join(sorted(counts)),
             sum(counts.values()),
         ],
@@ -404,69 +523,101 @@ def _write_build_info(
         con.execute(f"comment on column {table}.{quote_ident(name)} is {quote_literal(text)}")
 
 
+def copy_to_serving(
+    con: Any,
+    source: str,
+    marts: Sequence[str],
+    record: BuildRecord,
+    inputs: Sequence[InputFile],
+    serving: Path,
+    storage: str,
+) -> dict[str, int]:
+    """Copy `marts` of catalog `source` (on `con`) to the serving file, atomically.
+
+    Shared by the CLI (an in-memory session with the build file attached read-only) and the
+    publish node (the build's own connection). The input files are checked in full before the
+    copy and by size and time after it, just before the rename.
+    """
+    check_inputs(inputs)
+    serving.parent.mkdir(parents=True, exist_ok=True)
+    with publish_lock(serving):
+        remove_stale_temp_files(serving)
+        temp = serving.parent / f"{_temp_prefix(serving)}{os.getpid()}-{secrets.token_hex(4)}.tmp"
+        try:
+            con.execute(
+                f"attach {quote_literal(str(temp))} as {quote_ident(TARGET_ALIAS)} "
+                f"(storage_version {quote_literal(storage)})"
+            )
+            try:
+                counts = _copy_marts(con, source, marts, record)
+                con.execute(f"checkpoint {quote_ident(TARGET_ALIAS)}")
+            finally:
+                con.execute(f"detach {quote_ident(TARGET_ALIAS)}")
+            if Path(f"{temp}.wal").exists():
+                raise PublishError(f"{temp} was not fully checkpointed; not published")
+            check_inputs(inputs, content=False)
+            _fsync_file(temp)
+            # A WAL beside the serving file can only come from someone writing to it, which
+            # readers must not do; it must never be replayed onto the new file.
+            Path(f"{serving}.wal").unlink(missing_ok=True)
+            os.replace(temp, serving)
+            _fsync_dir(serving.parent)
+        finally:
+            temp.unlink(missing_ok=True)
+            Path(f"{temp}.wal").unlink(missing_ok=True)
+    return counts
+
+
+def _storage(storage_version: str | None) -> str:
+    return storage_version or os.environ.get(STORAGE_VERSION_ENV) or DEFAULT_STORAGE_VERSION
+
+
+def _check_not_the_build_file(serving: Path, build: Path) -> None:
+    if serving.resolve() == build.resolve():
+        raise PublishError(f"the serving file {serving} is the build file itself")
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def _session_config() -> dict[str, str]:
+    """Settings of the publishing DuckDB session: the same resources as the dbt profile."""
+    return {
+        "threads": os.environ.get("DUCKDB_THREADS", "2"),
+        "memory_limit": os.environ.get("DUCKDB_MEMORY_LIMIT", "8GB"),
+        "temp_directory": os.environ.get("DUCKDB_TEMP_DIRECTORY", "warehouse/tmp"),
+        "preserve_insertion_order": "true",
+        "autoinstall_known_extensions": "false",
+        "autoload_known_extensions": "false",
+    }
+
+
+def _build_catalog_alias(build: Path) -> str:
+    """Attach the build file under its own name: views there refer to it by that name."""
+    stem = build.name.split(".")[0]
+    if not stem or stem in {"memory", "system", "temp", TARGET_ALIAS}:
+        return "__publish_source"
+    return stem
+
+
 def publish(
     build: str | os.PathLike[str] | None = None,
     serving: str | os.PathLike[str] | None = None,
     *,
-    target_path: str | os.PathLike[str] | None = None,
-    run_results: str | os.PathLike[str] | None = None,
-    manifest: str | os.PathLike[str] | None = None,
     storage_version: str | None = None,
 ) -> PublishResult:
-    """Publish the marts of the last successful `dbt build` to the serving file.
+    """Republish the last complete `dbt build` recorded in the build file.
 
     Defaults: `build` = `$DUCKDB_PATH` or `warehouse/retail.duckdb`; `serving` =
-    `$SERVING_DUCKDB_PATH` or `warehouse/serving.duckdb`; the artifacts are read from
-    `target_path` (`$DBT_TARGET_PATH` or `target`) unless given one by one; `storage_version`
-    = `$SERVING_STORAGE_VERSION` or `v1.0.0` (`latest` for DuckDB's newest format).
+    `$SERVING_DUCKDB_PATH` or `warehouse/serving.duckdb`; `storage_version` =
+    `$SERVING_STORAGE_VERSION` or `v1.0.0` (`latest` for DuckDB's newest format).
     """
     started = time.monotonic()
     build_path = Path(build or os.environ.get("DUCKDB_PATH") or DEFAULT_BUILD_PATH)
     serving_file = serving_path(serving)
-    target_dir = Path(target_path or os.environ.get("DBT_TARGET_PATH") or "target")
-    run_results_path = Path(run_results) if run_results else target_dir / "run_results.json"
-    manifest_path = Path(manifest) if manifest else run_results_path.with_name("manifest.json")
-    storage = storage_version or os.environ.get(STORAGE_VERSION_ENV) or DEFAULT_STORAGE_VERSION
-
-    record = check_build(run_results_path, manifest_path)
-    marts = marts_from_manifest(record.manifest)
-    if not marts:
-        raise PublishError(f"the manifest declares no model in schema `{PUBLISHED_SCHEMA}`")
-    not_built = [m.name for m in marts if record.statuses.get(m.unique_id) != "success"]
-    if not_built:
-        raise PublishError(
-            "the last dbt build did not build every mart (a partial `--select` build?): "
-            f"{', '.join(not_built)}; publishing would mix builds, run a full `dbt build`"
-        )
-    if any(m.name == BUILD_INFO_TABLE for m in marts):
-        raise PublishError(f"a mart is named `{BUILD_INFO_TABLE}`, which publish reserves")
     if not build_path.is_file():
-        raise PublishError(f"no build file at {build_path} (DUCKDB_PATH)")
-
-    serving_file.parent.mkdir(parents=True, exist_ok=True)
-    with publish_lock(serving_file):
-        remove_stale_temp_files(serving_file)
-        temp = serving_file.parent / (
-            f"{_temp_prefix(serving_file)}{os.getpid()}-{secrets.token_hex(4)}.tmp"
-        )
-        try:
-            counts = _write_serving_copy(build_path, temp, marts, record, storage)
-            _fsync_file(temp)
-            # A WAL beside the serving file can only come from someone writing to it, which
-            # readers must not do; it must never be replayed onto the new file.
-            Path(f"{serving_file}.wal").unlink(missing_ok=True)
-            os.replace(temp, serving_file)
-            _fsync_dir(serving_file.parent)
-        finally:
-            temp.unlink(missing_ok=True)
-            Path(f"{temp}.wal").unlink(missing_ok=True)
-    return PublishResult(serving_file, record.build_id, counts, time.monotonic() - started)
-
-
-def _write_serving_copy(
-    build_path: Path, temp: Path, marts: Sequence[Mart], record: BuildRecord, storage: str
-) -> dict[str, int]:
-    """Write the marts into the new file `temp` and close it, fully checkpointed."""
+        raise PublishError(f"no build file at {build_path} (DUCKDB_PATH): run `dbt build`")
+    _check_not_the_build_file(serving_file, build_path)
     source = _build_catalog_alias(build_path)
     Path(_session_config()["temp_directory"]).mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(":memory:", config=_session_config())
@@ -477,41 +628,116 @@ def _write_serving_copy(
             )
         except duckdb.Error as exc:
             raise PublishError(
-                f"cannot open the build file {build_path} read-only (is a dbt build still "
+                f"cannot open the build file {build_path} read-only (is a dbt command still "
                 f"running?): {exc}"
             ) from exc
-        present = _relations(con, source, PUBLISHED_SCHEMA)
-        missing = [m.name for m in marts if m.name not in present]
-        if missing:
-            raise PublishError(
-                f"the build file {build_path} lacks marts the manifest declares: "
-                f"{', '.join(missing)}; run `dbt build`"
-            )
-        con.execute(
-            f"attach {quote_literal(str(temp))} as {quote_ident(TARGET_ALIAS)} "
-            f"(storage_version {quote_literal(storage)})"
+        invocations, writes = read_records(con, source)
+        build_run = latest_complete_build(invocations)
+        check_publishable(build_run, invocations, writes)
+        marts = marts_of(con, source, build_run)
+        inputs = recorded_inputs(con, source)
+        record = build_record(build_run, writes)
+        counts = copy_to_serving(
+            con, source, marts, record, inputs, serving_file, _storage(storage_version)
         )
-        counts = _copy_marts(con, source, marts, record)
-        con.execute(f"checkpoint {quote_ident(TARGET_ALIAS)}")
-        con.execute(f"detach {quote_ident(TARGET_ALIAS)}")
     finally:
         con.close()
-    if Path(f"{temp}.wal").exists():
-        raise PublishError(f"{temp} was not fully checkpointed; not published")
-    return counts
+    return PublishResult(serving_file, build_run.invocation_id, counts, time.monotonic() - started)
+
+
+# -- the publish node of `dbt build` ---------------------------------------------------------
+
+
+def _current_invocation_id() -> str:
+    """The id of the dbt command this process runs (the publish node runs inside dbt)."""
+    from dbt_common.invocation import get_invocation_id
+
+    return get_invocation_id()
+
+
+def publish_in_build(session: Any, catalog: str, storage_version: str | None = None) -> dict:
+    """Publish from inside `dbt build` (the node publish_serving_file), through its connection.
+
+    Publishes only when this invocation is a `dbt build` (so the tests ran) that selected
+    every relation and test of the project and wrote every relation; dbt runs the node only
+    when every model and test upstream passed. Otherwise nothing is published and the row
+    says why. Returns the node's one row, as a dict of columns.
+
+    The copy runs on a cursor of its own (a new connection to the same database): dbt may
+    hold a transaction open on `session` that has written to the build file, and a DuckDB
+    transaction can write to one attached database only.
+    """
+    con = session.cursor()
+    try:
+        return _publish_in_build(con, catalog, storage_version)
+    finally:
+        con.close()
+
+
+def _publish_in_build(con: Any, catalog: str, storage_version: str | None) -> dict:
+    invocation_id = _current_invocation_id()
+    serving_file = serving_path().resolve()
+    row: dict[str, Any] = {
+        "invocation_id": invocation_id,
+        "command": None,
+        "is_published": False,
+        "serving_path": str(serving_file),
+        "published_tables": 0,
+        "published_rows": 0,
+        "reason": None,
+    }
+    invocations, writes = read_records(con, catalog)
+    current = next((inv for inv in invocations if inv.invocation_id == invocation_id), None)
+    if current is None:
+        raise PublishError(f"dbt invocation {invocation_id} is not recorded (on-run-start)")
+    row["command"] = current.command
+    unwritten = [r for r in current.data_relations if writes.get(r, ("",))[0] != invocation_id]
+    if current.command != "build":
+        row["reason"] = (
+            f"`dbt {current.command}` does not publish: only `dbt build`, which runs the tests"
+        )
+    elif not current.is_full_selection:
+        row["reason"] = (
+            "a partial `dbt build` (--select/--exclude) does not publish: the build file would "
+            "hold relations or test results of other builds"
+        )
+    elif unwritten:
+        row["reason"] = (
+            f"this build did not write {len(unwritten)} relations: {_relation_list(unwritten)}"
+        )
+    if row["reason"]:
+        return row
+    build_file = con.execute(
+        "select path from duckdb_databases() where database_name = ?", [catalog]
+    ).fetchone()[0]
+    _check_not_the_build_file(serving_file, Path(build_file))
+    marts = marts_of(con, catalog, current)
+    counts = copy_to_serving(
+        con,
+        catalog,
+        marts,
+        build_record(current, writes),
+        recorded_inputs(con, catalog),
+        serving_file,
+        _storage(storage_version),
+    )
+    row.update(
+        is_published=True,
+        published_tables=len(counts),
+        published_rows=sum(counts.values()),
+        reason="published",
+    )
+    return row
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; exit status 1 when the build is not published."""
     parser = argparse.ArgumentParser(
         prog="python -m customer_segmentation.publish",
-        description="Publish the marts of a successful dbt build to the serving file.",
+        description="Republish the last complete dbt build of the build file to the serving file.",
     )
     parser.add_argument("--build", help="build file (default: $DUCKDB_PATH)")
     parser.add_argument("--serving", help="serving file (default: $SERVING_DUCKDB_PATH)")
-    parser.add_argument("--target-path", help="dbt target folder (default: target)")
-    parser.add_argument("--run-results", help="run_results.json of the build")
-    parser.add_argument("--manifest", help="manifest.json of the build")
     parser.add_argument(
         "--storage-version",
         help="DuckDB format of the serving file: oldest DuckDB that must read it "
@@ -519,14 +745,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        result = publish(
-            args.build,
-            args.serving,
-            target_path=args.target_path,
-            run_results=args.run_results,
-            manifest=args.manifest,
-            storage_version=args.storage_version,
-        )
+        result = publish(args.build, args.serving, storage_version=args.storage_version)
     except (PublishError, duckdb.Error, OSError) as exc:
         print(f"publish: not published: {exc}", file=sys.stderr)
         return 1

@@ -50,7 +50,8 @@ def connect_readonly(path: str | os.PathLike[str] | None = None) -> duckdb.DuckD
     target = serving_path(path)
     if not target.is_file():
         raise FileNotFoundError(
-            f"no serving file at {target}: run `make build` (dbt build, then publish) first"
+            f"no serving file at {target}: run `make build` (a `dbt build` whose every model "
+            "and test passes publishes) first"
         )
     config = {key: value for key, value in SAFE_READER_CONFIG.items() if key != "access_mode"}
     return duckdb.connect(str(target), read_only=True, config=config)

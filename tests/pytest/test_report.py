@@ -60,11 +60,10 @@ def render_cli(serving: Path, output: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def served(sample_build: DbtResult, tmp_path_factory) -> Path:
-    """The sample build published to a serving file of its own, as `make build` does."""
+    """The sample build republished (`make publish`) to a serving file of its own."""
     serving = tmp_path_factory.mktemp("report_serving") / "serving.duckdb"
     proc = subprocess.run(
-        [PYTHON, "-m", "customer_segmentation.publish"]
-        + ["--target-path", str(sample_build.duckdb_path.parent / "target")],
+        [PYTHON, "-m", "customer_segmentation.publish"],
         cwd=PROJECT_DIR,
         env={
             **os.environ,

@@ -1,14 +1,17 @@
-"""The serving file: atomic publishing under concurrent readers and crashes, the safe read-only
+"""The serving file: what may be published (decided from the records the build keeps in the
+build file), atomic publishing under concurrent readers and crashes, the safe read-only
 connection, a Superset-style SQLAlchemy connection, and descriptions inside the database.
 
-Builds run through the real dbt CLI (conftest `run_dbt`); publishing runs as a subprocess
-(`python -m customer_segmentation.publish`), exactly as `make build` runs it.
+Builds run through the real dbt CLI (conftest `run_dbt`); a `dbt build` publishes itself (its
+last node, publish_serving_file); `make publish` runs as a subprocess
+(`python -m customer_segmentation.publish`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,23 +24,25 @@ import pytest
 import sqlalchemy as sa
 from conftest import DBT, PROJECT_DIR, DbtResult, run_dbt
 
+from customer_segmentation import publish
 from customer_segmentation.generate import generate
 from customer_segmentation.publish import BUILD_INFO_TABLE
 from customer_segmentation.serving import connect_readonly, sqlalchemy_url
 
 PYTHON = sys.executable
+PUBLISH_NODE = "model.customer_segmentation.publish_serving_file"
 NOT_COPIED = (".venv", ".git", "target", "logs", "warehouse", ".bench", "report", "__pycache__")
+#: A line where dbt reports on a node (not a hook): `12 of 126 OK created ...`.
+NODE_LINE = re.compile(r"\b\d+ of \d+ (?!(START|OK|ERROR) hook)")
 
 
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def publish_cli(
-    build: Path, serving: Path, target: Path, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """`make publish` for one build: the CLI, with the build and serving files in the env."""
+def publish_cli(build: Path, serving: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`make publish` for one build file: the CLI, with the build and serving files in the env."""
     proc = subprocess.run(
-        [PYTHON, "-m", "customer_segmentation.publish", "--target-path", str(target)],
+        [PYTHON, "-m", "customer_segmentation.publish"],
         cwd=PROJECT_DIR,
         env={**os.environ, "DUCKDB_PATH": str(build), "SERVING_DUCKDB_PATH": str(serving)},
         capture_output=True,
@@ -54,12 +59,15 @@ def target_of(build: DbtResult) -> Path:
     return build.duckdb_path.parent / "target"
 
 
+def manifest_of(build: DbtResult) -> dict:
+    return json.loads((target_of(build) / "manifest.json").read_text())
+
+
 def manifest_marts(build: DbtResult) -> list[str]:
     """Names of the relations the build's manifest declares in schema `marts`."""
-    manifest = json.loads((target_of(build) / "manifest.json").read_text())
     return sorted(
         node.get("alias") or node["name"]
-        for node in manifest["nodes"].values()
+        for node in manifest_of(build)["nodes"].values()
         if node["resource_type"] in {"model", "seed", "snapshot"}
         and node["schema"] == "marts"
         and node["config"].get("materialized") != "ephemeral"
@@ -67,17 +75,21 @@ def manifest_marts(build: DbtResult) -> list[str]:
 
 
 def build_id_of(build: DbtResult) -> str:
+    """The build's invocation id, from dbt's own run_results.json (not from the records)."""
     return json.loads((target_of(build) / "run_results.json").read_text())["metadata"][
         "invocation_id"
     ]
 
 
-def mart_counts(build: DbtResult) -> dict[str, int]:
+def mart_counts(build: DbtResult | Path) -> dict[str, int]:
     """Rows per mart in a build file: what a reader of its published copy must see."""
-    return {
-        name: build.query(f'select count(*) from marts."{name}"')[0][0]
-        for name in manifest_marts(build)
-    }
+    path = build.duckdb_path if isinstance(build, DbtResult) else build
+    with duckdb.connect(str(path), read_only=True) as con:
+        names = con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'marts' union all "
+            "select view_name from duckdb_views() where schema_name = 'marts'"
+        ).fetchall()
+        return {n: con.execute(f'select count(*) from marts."{n}"').fetchone()[0] for (n,) in names}
 
 
 def serving_snapshot(serving: Path) -> tuple[str, dict[str, int]]:
@@ -108,17 +120,38 @@ def small_sample(path: Path, seed: int) -> Path:
     return path
 
 
+def copy_build(build: DbtResult, workdir: Path) -> Path:
+    """A copy of a build file, under the same name (its views name their catalog), with the
+    build's dbt artifacts in `workdir/target`, where `make publish` used to look for them."""
+    (workdir / "target").mkdir(parents=True)
+    copy = workdir / build.duckdb_path.name
+    shutil.copy(build.duckdb_path, copy)
+    for name in ("run_results.json", "manifest.json"):
+        shutil.copy(target_of(build) / name, workdir / "target" / name)
+    return copy
+
+
+def records(build_file: Path, sql: str) -> list[tuple]:
+    """Query the build's own records (schema meta) in a build file."""
+    with duckdb.connect(str(build_file), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
 def copy_project(tmp_path: Path) -> Path:
     """A copy of the project (no virtualenv, artifacts or warehouse) to add nodes to."""
     ignore = shutil.ignore_patterns(*NOT_COPIED)
     return Path(shutil.copytree(PROJECT_DIR, tmp_path / "project", ignore=ignore))
 
 
+def serving_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "Serving file " in line]
+
+
 @pytest.fixture(scope="module")
 def served(sample_build: DbtResult, tmp_path_factory) -> Path:
-    """The sample build published to a serving file of its own."""
+    """The sample build republished by `make publish` to a serving file of its own."""
     serving = tmp_path_factory.mktemp("served") / "serving.duckdb"
-    publish_cli(sample_build.duckdb_path, serving, target_of(sample_build))
+    publish_cli(sample_build.duckdb_path, serving)
     return serving
 
 
@@ -129,6 +162,7 @@ def test_publish_copies_every_mart_and_only_marts(sample_build: DbtResult, serve
     build_id, counts = serving_snapshot(served)
     assert build_id == build_id_of(sample_build)
     assert counts == mart_counts(sample_build)
+    assert sorted(counts) == manifest_marts(sample_build)
     with connect_readonly(served) as con:
         schemas = {
             s for (s,) in con.execute("select distinct schema_name from duckdb_tables()").fetchall()
@@ -139,7 +173,7 @@ def test_publish_copies_every_mart_and_only_marts(sample_build: DbtResult, serve
             "select tags['storage_version'] from duckdb_databases() where database_name = 'serving'"
         ).fetchone()[0]
         info = con.execute(
-            f"select built_at, published_at, published_tables, published_rows "
+            f"select built_at, published_at, published_tables, published_rows, dbt_vars "
             f"from marts.{BUILD_INFO_TABLE}"
         ).fetchone()
     assert schemas == {"marts"}
@@ -147,15 +181,62 @@ def test_publish_copies_every_mart_and_only_marts(sample_build: DbtResult, serve
     assert views[0] == 0
     assert info[2] == ", ".join(sorted(counts)) and info[3] == sum(counts.values())
     assert info[0] <= info[1]
+    assert info[4] == "{}"
+
+
+def test_a_plain_dbt_build_publishes_itself(sample_build: DbtResult):
+    """Case (c): `dbt build`, with no make and no publish command, leaves the serving file
+    (SERVING_DUCKDB_PATH, here the build's own folder) holding that build, and says so last."""
+    serving = sample_build.duckdb_path.parent / "serving.duckdb"
+    assert serving_snapshot(serving) == (build_id_of(sample_build), mart_counts(sample_build))
+    assert serving_lines(sample_build.output)[-1].endswith(
+        f"now holds this build ({build_id_of(sample_build)}): "
+        f"{len(manifest_marts(sample_build))} marts, "
+        f"{sum(mart_counts(sample_build).values())} rows."
+    )
+    assert sample_build.query(
+        "select command, is_published, reason from meta.publish_serving_file"
+    ) == [("build", True, "published")]
+    assert sample_build.query(
+        "select status, is_full_selection from meta.dbt_invocations where invocation_id = ?",
+        [build_id_of(sample_build)],
+    ) == [("passed", True)]
+
+
+def test_the_publish_node_comes_after_every_relation_and_test(sample_build: DbtResult):
+    """The publish node refs every mart (a new mart cannot be forgotten), and every relation
+    and data test of the project is upstream of it, so dbt runs it last and skips it when any
+    of them fails (a test blocks the nodes below all of its parents)."""
+    manifest = manifest_of(sample_build)
+    node = manifest["nodes"][PUBLISH_NODE]
+    marts = {
+        uid
+        for uid, n in manifest["nodes"].items()
+        if n["resource_type"] == "model" and n["schema"] == "marts"
+    }
+    assert marts and marts <= set(node["depends_on"]["nodes"])
+    ancestors, todo = set(), [PUBLISH_NODE]
+    while todo:
+        for parent in manifest["parent_map"][todo.pop()]:
+            if parent not in ancestors:
+                ancestors.add(parent)
+                todo.append(parent)
+    below = {
+        uid
+        for uid, n in manifest["nodes"].items()
+        if n["resource_type"] in {"model", "seed", "snapshot"} and uid != PUBLISH_NODE
+    }
+    assert below <= ancestors, sorted(below - ancestors)
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
+    assert tests and all(set(t["depends_on"]["nodes"]) <= ancestors for t in tests)
 
 
 def test_every_mart_carries_its_descriptions(sample_build: DbtResult, served: Path):
     """Table and column descriptions of every mart (SQL and Python models) are DuckDB comments
     in the serving file, where BI tools show them."""
-    manifest = json.loads((target_of(sample_build) / "manifest.json").read_text())
     documented = {
         (node.get("alias") or node["name"]): node
-        for node in manifest["nodes"].values()
+        for node in manifest_of(sample_build)["nodes"].values()
         if node["resource_type"] == "model" and node["schema"] == "marts"
     }
     with connect_readonly(served) as con:
@@ -179,47 +260,208 @@ def test_every_mart_carries_its_descriptions(sample_build: DbtResult, served: Pa
                 assert columns.get((name, column)), f"marts.{name}.{column} has no comment"
 
 
-def test_publish_refuses_a_failed_or_partial_or_killed_build(
+def test_publish_refuses_what_the_records_do_not_vouch_for(
     sample_build: DbtResult, served: Path, tmp_path: Path
 ):
-    """The gate before publishing: only a complete `dbt build` whose every node passed."""
+    """`make publish` decides from the records in the build file: no complete passing build,
+    a relation rewritten by another command, a later command killed after writing, or no
+    records at all, and it refuses, saying why, with the serving file untouched."""
     before = serving_snapshot(served)
-    source = target_of(sample_build)
+    build_id = build_id_of(sample_build)
 
-    def attempt(edit) -> str:
-        target = tmp_path / f"target{len(list(tmp_path.iterdir()))}"
-        target.mkdir()
-        for name in ("run_results.json", "manifest.json"):
-            shutil.copy(source / name, target / name)
-        run_results = json.loads((target / "run_results.json").read_text())
-        manifest = json.loads((target / "manifest.json").read_text())
-        edit(run_results, manifest)
-        (target / "run_results.json").write_text(json.dumps(run_results))
-        (target / "manifest.json").write_text(json.dumps(manifest))
-        proc = publish_cli(sample_build.duckdb_path, served, target, check=False)
+    def attempt(*statements: str) -> str:
+        build_file = tmp_path / f"case{len(list(tmp_path.iterdir()))}" / "retail.duckdb"
+        build_file.parent.mkdir()
+        shutil.copy(sample_build.duckdb_path, build_file)
+        with duckdb.connect(str(build_file)) as con:
+            for sql in statements:
+                con.execute(sql.replace("{build}", build_id))
+        proc = publish_cli(build_file, served, check=False)
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert serving_snapshot(served) == before
         return proc.stderr
 
-    def failed_test(run_results, _manifest):
-        test = next(r for r in run_results["results"] if r["unique_id"].startswith("test."))
-        test["status"] = "fail"
+    later = (
+        "insert into meta.dbt_invocations values ('{id}', '{cmd}', now() + interval 1 minute, "
+        "null, '{status}', '1.11', '{{}}', [], false)"
+    )
+    assert "no complete `dbt build` that passed" in attempt(
+        "update meta.dbt_invocations set status = 'failed' where invocation_id = '{build}'"
+    )
+    assert "no complete `dbt build` that passed" in attempt(
+        "update meta.dbt_invocations set is_full_selection = false"
+    )
+    rewritten = attempt(
+        later.format(id="a-later-dbt-run", cmd="run", status="passed"),
+        "update meta.relation_writes set invocation_id = 'a-later-dbt-run' "
+        "where relation_name = 'fct_orders'",
+    )
+    assert "marts.fct_orders (by a-later-dbt-run (`dbt run`" in rewritten
+    killed = attempt(
+        later.format(id="a-killed-build", cmd="build", status="running"),
+        "insert into meta.relation_writes values ('marts', 'new_mart', 'a-killed-build', now())",
+    )
+    assert "a-killed-build (`dbt build`" in killed and "recorded as running" in killed
+    assert "marts.new_mart" in killed
+    assert "no build records" in attempt("drop schema meta cascade")
 
-    def partial(run_results, _manifest):
-        run_results["results"] = [
-            r for r in run_results["results"] if not r["unique_id"].endswith(".fct_orders")
-        ]
 
-    def other_command(run_results, _manifest):
-        run_results["args"]["which"] = "run"
+def test_publish_refuses_a_build_file_a_partial_build_rewrote(
+    sample_build: DbtResult, tmp_path: Path
+):
+    """Case (a): after a full build and its publish, `dbt build --select customer_rfm` with
+    other vars rewrites customer_rfm in the build file, its dbt artifacts written elsewhere
+    (`--target-path`) or not at all (`--no-write-json`). `make publish` then refuses, naming
+    customer_rfm and the build that rewrote it, and the serving file still answers with the
+    full build."""
+    for case, extra, as_of_date in (
+        ("target_path", [], "2011-06-01"),
+        ("no_write_json", ["--no-write-json"], "2011-12-20"),
+    ):
+        workdir = tmp_path / case
+        build_file = copy_build(sample_build, workdir)
+        serving = workdir / "serving.duckdb"
+        publish_cli(build_file, serving)
+        first = serving_snapshot(serving)
+        assert first == (build_id_of(sample_build), mart_counts(sample_build))
 
-    def killed_later(_run_results, manifest):
-        manifest["metadata"]["invocation_id"] = "a-build-that-was-killed"
+        partial = run_dbt(
+            workdir / "elsewhere" if case == "target_path" else workdir,
+            ["build", "--select", "customer_rfm", *extra],
+            {"as_of_date": as_of_date},
+            duckdb_path=build_file,
+            env={"SERVING_DUCKDB_PATH": str(serving)},
+        )
+        # Earlier as_of_date: fewer customers, and the relationship tests from the old
+        # segments to customer_rfm fail; later: the same customers, everything passes.
+        assert partial.returncode == (1 if case == "target_path" else 0), partial.output[-3000:]
+        assert serving_snapshot(serving) == first
 
-    assert "did not succeed" in attempt(failed_test)
-    assert "did not build every mart" in attempt(partial)
-    assert "not `build`" in attempt(other_command)
-    assert "another dbt invocation" in attempt(killed_later)
+        refused = publish_cli(build_file, serving, check=False)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert serving_snapshot(serving) == first
+        rewriter = records(
+            build_file,
+            "select invocation_id from meta.relation_writes where relation_name = 'customer_rfm'",
+        )[0][0]
+        assert rewriter != first[0]
+        assert "marts.customer_rfm (by " + rewriter in refused.stderr
+        assert "still holds build " + first[0] in serving_lines(partial.output)[-1]
+
+
+def test_publish_refuses_inputs_that_changed_since_the_build(tmp_path: Path):
+    """Case (b): fct_order_lines is a view over the input files; a file that grows after the
+    build, or whose bytes change under the same size and time, is refused by name, and the
+    serving file keeps the build's lines."""
+    data = small_sample(tmp_path / "lines.csv", seed=5)
+    build = run_dbt(tmp_path / "build", ["build"], {"transactions_path": str(data)})
+    assert build.returncode == 0, build.output[-4000:]
+    serving = build.duckdb_path.parent / "serving.duckdb"
+    publish_cli(build.duckdb_path, serving)
+    published = serving_snapshot(serving)
+    assert published == (build_id_of(build), mart_counts(build))
+    original, stat = data.read_bytes(), os.stat(data)
+
+    lines = original.splitlines(keepends=True)
+    with data.open("ab") as handle:
+        handle.writelines(lines[1:4])
+    assert mart_counts(build)["fct_order_lines"] > published[1]["fct_order_lines"]
+    grown = publish_cli(build.duckdb_path, serving, check=False)
+    assert grown.returncode == 1, grown.stdout + grown.stderr
+    assert str(data) in grown.stderr and f"size {len(original)} -> " in grown.stderr
+    assert serving_snapshot(serving) == published
+
+    # Same size, same modification time, other bytes: only the hash tells.
+    data.write_bytes(original.replace(b"United Kingdom", b"United Kingdon", 1))
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    changed = publish_cli(build.duckdb_path, serving, check=False)
+    assert changed.returncode == 1, changed.stdout + changed.stderr
+    assert f"{data}: content changed" in changed.stderr
+    assert serving_snapshot(serving) == published
+
+    data.write_bytes(original)
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    publish_cli(build.duckdb_path, serving)
+
+
+def test_a_build_with_a_failing_test_leaves_the_serving_file_and_says_which_build_it_holds(
+    sample_build: DbtResult, tmp_path: Path
+):
+    """Case (c), failed: a full `dbt build` in which a data test fails skips the publish node;
+    the serving file still holds the last good build, and the run's last line says which."""
+    project = copy_project(tmp_path)
+    (project / "tests" / "data" / "assert_injected_failure.sql").write_text(
+        "-- Injected by test_serving: returns a row, so it fails.\n"
+        "select * from {{ ref('fct_orders') }} limit 1\n"
+    )
+    workdir = tmp_path / "build"
+    build_file = copy_build(sample_build, workdir)
+    serving = workdir / "serving.duckdb"
+    shutil.copy(sample_build.duckdb_path.parent / "serving.duckdb", serving)
+    good = serving_snapshot(serving)
+    assert good[0] == build_id_of(sample_build)
+
+    data = small_sample(tmp_path / "other.csv", seed=3)
+    failed = run_dbt(
+        workdir,
+        ["build"],
+        {"transactions_path": str(data)},
+        duckdb_path=build_file,
+        project_dir=project,
+    )
+    assert failed.returncode == 1
+    assert "FAIL 1 assert_injected_failure" in failed.output
+    assert "SKIP relation meta.publish_serving_file" in failed.output
+    assert serving_snapshot(serving) == good
+    last = serving_lines(failed.output)[-1]
+    assert f"still holds build {good[0]} (finished " in last
+    assert "publish_serving_file was skipped" in last
+    # Nothing dbt reports about a node comes after it.
+    lines = failed.output.splitlines()
+    assert not any(NODE_LINE.search(line) for line in lines[lines.index(last) + 1 :])
+
+
+def test_the_publish_node_publishes_only_a_full_dbt_build(sample_build: DbtResult, tmp_path: Path):
+    """`dbt run` never publishes (its tests did not run), nor does a `dbt build --select`
+    that leaves relations of another build; the node's row says why and the last line says
+    which build the serving file still holds."""
+    workdir = tmp_path / "build"
+    build_file = copy_build(sample_build, workdir)
+    serving = workdir / "serving.duckdb"
+    shutil.copy(sample_build.duckdb_path.parent / "serving.duckdb", serving)
+    good = serving_snapshot(serving)
+    for args, reason in (
+        (["run", "--select", "publish_serving_file"], "`dbt run` does not publish"),
+        (["build", "--select", "publish_serving_file"], "a partial `dbt build`"),
+    ):
+        result = run_dbt(workdir, args, duckdb_path=build_file)
+        assert result.returncode == 0, result.output[-3000:]
+        row = result.query("select command, is_published, reason from meta.publish_serving_file")
+        assert row[0][:2] == (args[0], False) and row[0][2].startswith(reason), row
+        assert serving_snapshot(serving) == good
+        assert f"still holds build {good[0]}" in serving_lines(result.output)[-1]
+        assert reason in serving_lines(result.output)[-1]
+
+
+def test_the_node_publishes_while_dbt_holds_a_write_transaction_open(
+    sample_build: DbtResult, tmp_path: Path, monkeypatch
+):
+    """A DuckDB transaction writes to one attached database only. dbt may hold a transaction
+    open on the node's connection that has already written to the build file (a pre-hook);
+    the node's ATTACH of the new serving file and its copy still work, on a cursor of their
+    own, and the open transaction commits afterwards."""
+    build_file = copy_build(sample_build, tmp_path / "build")
+    serving = tmp_path / "serving.duckdb"
+    monkeypatch.setenv("SERVING_DUCKDB_PATH", str(serving))
+    monkeypatch.setattr(publish, "_current_invocation_id", lambda: build_id_of(sample_build))
+    with duckdb.connect(str(build_file)) as con:
+        con.execute("begin transaction")
+        con.execute("create table meta.written_by_a_pre_hook as select 1 as x")
+        row = publish.publish_in_build(con, "retail")
+        con.execute("commit")
+        assert con.execute("select x from meta.written_by_a_pre_hook").fetchall() == [(1,)]
+    assert row["is_published"] and row["reason"] == "published"
+    assert serving_snapshot(serving) == (build_id_of(sample_build), mart_counts(sample_build))
 
 
 def test_a_write_is_recorded_inside_the_relations_transaction(tmp_path: Path):
@@ -375,13 +617,14 @@ def wait_for_lines(log: Path, count: int, timeout: float = 60) -> None:
 def test_readers_holding_the_serving_file_never_block_a_build_nor_see_a_mix(
     sample_build: DbtResult, tmp_path: Path
 ):
-    """Two reader processes query the serving file in a loop during a full `dbt build` and
-    publish of other data: one holds a single connection open, one reconnects for each batch.
-    The build and the publish succeed, no reader query fails, and every batch of every reader
-    (build id + row count of every mart, read in one transaction) is exactly one build's."""
+    """Two reader processes query the serving file in a loop during a full `dbt build` of
+    other data, which publishes itself to that file: one holds a single connection open, one
+    reconnects for each batch. The build and its publish succeed, no reader query fails, and
+    every batch of every reader (build id + row count of every mart, read in one transaction)
+    is exactly one build's."""
     serving = tmp_path / "serving" / "serving.duckdb"
     serving.parent.mkdir()
-    publish_cli(sample_build.duckdb_path, serving, target_of(sample_build))
+    publish_cli(sample_build.duckdb_path, serving)
     old_id, old_counts = build_id_of(sample_build), mart_counts(sample_build)
 
     stop = tmp_path / "stop"
@@ -401,7 +644,6 @@ def test_readers_holding_the_serving_file_never_block_a_build_nor_see_a_mix(
             env={"SERVING_DUCKDB_PATH": str(serving)},
         )
         assert new_build.returncode == 0, new_build.output[-4000:]
-        publish_cli(new_build.duckdb_path, serving, target_of(new_build))
         published_at = time.time()
         # Let both readers run a few more batches after the publish has landed.
         settle = len(read_log(hold_log)) + 5
@@ -445,44 +687,36 @@ def test_readers_holding_the_serving_file_never_block_a_build_nor_see_a_mix(
 def test_a_build_or_publish_killed_part_way_leaves_the_last_good_serving_file(
     sample_build: DbtResult, tmp_path: Path
 ):
-    """SIGKILL part-way, twice over: a `dbt build && publish` killed while dbt writes models,
-    then publishes of a newer build killed while they copy. Each time the serving file opens
-    and answers with the previous build; nothing can publish the half-written build file."""
+    """SIGKILL part-way, twice over. Case (a'): `make build` (a `dbt build` that would publish
+    at its end, its artifacts written elsewhere) killed after it has rewritten some relations:
+    the serving file still answers with the previous build, and `make publish` refuses the
+    half-written build file, naming the relations and the killed build. Then publishes of a
+    newer build killed while they copy: each time the serving file answers with the previous
+    build; a last publish lands the newer one and removes the leftovers."""
+    workdir = tmp_path / "build"
+    build_file = copy_build(sample_build, workdir)
     serving = tmp_path / "serving" / "serving.duckdb"
     serving.parent.mkdir()
-    publish_cli(sample_build.duckdb_path, serving, target_of(sample_build))
+    publish_cli(build_file, serving)
     good = (build_id_of(sample_build), mart_counts(sample_build))
+    assert serving_snapshot(serving) == good
 
-    # 1. Kill `make build` (dbt build && publish) while dbt writes models. It rebuilds over a
-    #    copy of the good build, with the good build's artifacts in its target folder.
-    workdir = tmp_path / "build"
-    (workdir / "target").mkdir(parents=True)
-    shutil.copy(sample_build.duckdb_path, workdir / "retail.duckdb")
-    for name in ("run_results.json", "manifest.json"):
-        shutil.copy(target_of(sample_build) / name, workdir / "target" / name)
+    # 1. Kill `make build` while dbt writes models, over a copy of the good build.
     data = small_sample(tmp_path / "other.csv", seed=11)
     env = {
         **os.environ,
-        "DUCKDB_PATH": str(workdir / "retail.duckdb"),
+        "DUCKDB_PATH": str(build_file),
         "SERVING_DUCKDB_PATH": str(serving),
         "DUCKDB_TEMP_DIRECTORY": str(workdir / "duckdb_tmp"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_PARTIAL_PARSE": "false",
     }
-    dbt_args = (
-        f"'{DBT}' build --project-dir '{PROJECT_DIR}' --profiles-dir '{PROJECT_DIR}' "
-        f"--target-path '{workdir}/target' --log-path '{workdir}/logs' "
-        f"--vars '{json.dumps({'transactions_path': str(data)})}'"
-    )
     log = workdir / "make_build.log"
     with log.open("w") as out:
         make_build = subprocess.Popen(
-            [
-                "bash",
-                "-c",
-                f"{dbt_args} && '{PYTHON}' -m customer_segmentation.publish "
-                f"--target-path '{workdir}/target'",
-            ],
+            [DBT, "build", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+            + ["--target-path", str(workdir / "elsewhere"), "--log-path", str(workdir / "logs")]
+            + ["--vars", json.dumps({"transactions_path": str(data)})],
             cwd=PROJECT_DIR,
             env=env,
             stdout=out,
@@ -490,7 +724,7 @@ def test_a_build_or_publish_killed_part_way_leaves_the_last_good_serving_file(
             start_new_session=True,
         )
     deadline = time.monotonic() + 180
-    while " OK created " not in log.read_text():
+    while log.read_text().count(" OK created ") < 2:
         assert make_build.poll() is None, f"build ended before it could be killed: {log}"
         assert time.monotonic() < deadline, "no model was built in time"
         time.sleep(0.05)
@@ -498,18 +732,32 @@ def test_a_build_or_publish_killed_part_way_leaves_the_last_good_serving_file(
     make_build.wait(timeout=30)
     assert make_build.returncode == -signal.SIGKILL
     assert serving_snapshot(serving) == good
-    refused = publish_cli(workdir / "retail.duckdb", serving, workdir / "target", check=False)
-    assert refused.returncode == 1 and "another dbt invocation" in refused.stderr
+    refused = publish_cli(build_file, serving, check=False)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    killed = records(
+        build_file, "select invocation_id from meta.dbt_invocations where status = 'running'"
+    )
+    assert len(killed) == 1
+    rewritten = records(
+        build_file,
+        "select schema_name || '.' || relation_name from meta.relation_writes "
+        f"where invocation_id = '{killed[0][0]}' order by 1",
+    )
+    assert rewritten, "the killed build had rewritten nothing"
+    assert f"(by {killed[0][0]} (`dbt build`" in refused.stderr
+    assert "recorded as running" in refused.stderr
+    assert all(name in refused.stderr for (name,) in rewritten[:8])
     assert serving_snapshot(serving) == good
 
-    # 2. Build again to the end, then kill publishes of it while they copy the marts.
-    newer = run_dbt(workdir, ["build"], {"transactions_path": str(data)})
+    # 2. Build again to the end (publishing to its own serving file), then kill publishes of
+    #    it to this one while they copy the marts.
+    newer = run_dbt(workdir, ["build"], {"transactions_path": str(data)}, duckdb_path=build_file)
     assert newer.returncode == 0, newer.output[-4000:]
     mid_copy_kills = 0
     for delay in (0, 0, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12):
         left_before = set(temp_files(serving))
         proc = subprocess.Popen(
-            [PYTHON, "-m", "customer_segmentation.publish", "--target-path", f"{workdir}/target"],
+            [PYTHON, "-m", "customer_segmentation.publish"],
             cwd=PROJECT_DIR,
             env={**env, "DUCKDB_PATH": str(newer.duckdb_path)},
             stdout=subprocess.DEVNULL,
@@ -527,7 +775,7 @@ def test_a_build_or_publish_killed_part_way_leaves_the_last_good_serving_file(
         assert serving_snapshot(serving) == good, f"killed {delay}s into the copy"
     assert mid_copy_kills >= 3, "too few kills landed while a publish was copying"
 
-    publish_cli(newer.duckdb_path, serving, workdir / "target")
+    publish_cli(newer.duckdb_path, serving)
     assert serving_snapshot(serving) == (build_id_of(newer), mart_counts(newer))
     assert temp_files(serving) == [], "stale temporary files were not cleaned up"
 
