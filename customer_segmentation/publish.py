@@ -274,7 +274,8 @@ def check_publishable(
 
 
 def latest_complete_build(invocations: Sequence[Invocation]) -> Invocation:
-    """The last `dbt build` that selected every relation and test of the project and passed."""
+    """The last `dbt build` that selected every relation and test of the project (with all
+    their rows: not --empty or --sample) and passed."""
     complete = [
         inv
         for inv in invocations
@@ -698,8 +699,8 @@ def _publish_in_build(con: Any, catalog: str, storage_version: str | None) -> di
         )
     elif not current.is_full_selection:
         row["reason"] = (
-            "a partial `dbt build` (--select/--exclude) does not publish: the build file would "
-            "hold relations or test results of other builds"
+            "a partial `dbt build` (--select/--exclude, --empty, --sample) does not publish: "
+            "the build file would hold relations or test results of other builds"
         )
     elif unwritten:
         row["reason"] = (

@@ -1,14 +1,15 @@
 {#- on-run-start hook, first of all: record this dbt invocation as `running`, with the
     relations the project's graph holds (models, seeds and snapshots of this project, enabled,
     not ephemeral) and whether every one of them and every data test is selected (schema meta,
-    the records' own, aside). on-run-end marks it passed or failed; a killed run stays
-    `running`. -#}
+    the records' own, aside) with all their rows (not --empty, not --sample). on-run-end marks
+    it passed or failed; a killed run stays `running`. -#}
 {% macro record_invocation_start() -%}
     {%- if not execute -%}
         {{ return('') }}
     {%- endif -%}
     {%- set relations = [] -%}
-    {%- set ns = namespace(is_full_selection=true) -%}
+    {%- set ns = namespace(is_full_selection=not (
+        invocation_args_dict.get('empty') or invocation_args_dict.get('sample'))) -%}
     {%- for node in graph.nodes.values()
             if node.package_name == project_name and node.config.enabled -%}
         {%- set is_relation = node.resource_type in ['model', 'seed', 'snapshot']
