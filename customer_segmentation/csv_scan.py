@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from customer_segmentation.fingerprint import file_fingerprint
+
 QUOTE = ord('"')
 CR = ord("\r")
 LF = ord("\n")
@@ -413,7 +415,7 @@ def scan_csv(path: Path) -> CsvScan:
     )
     return CsvScan(
         path=path,
-        sha256=sha256_of(path) if compressed else digest.hexdigest(),
+        sha256=file_fingerprint(path)[2] if compressed else digest.hexdigest(),
         encoding=encoding,
         header=header,
         delimiter=delimiter,
@@ -424,18 +426,6 @@ def scan_csv(path: Path) -> CsvScan:
         edits=edits,
         end_of_data=records.end_of_data,
     )
-
-
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of the file as stored."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(BLOCK_SIZE):
-                digest.update(chunk)
-    except OSError as exc:
-        raise CsvScanError(f"{path}: cannot read the file: {exc}") from exc
-    return digest.hexdigest()
 
 
 def write_repaired(scan: CsvScan, description_index: int, out: Path) -> None:

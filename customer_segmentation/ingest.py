@@ -23,7 +23,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from customer_segmentation.csv_scan import CsvScanError, scan_csv, sha256_of, write_repaired
+from customer_segmentation.csv_scan import CsvScanError, scan_csv, write_repaired
+from customer_segmentation.fingerprint import file_fingerprint, file_stat
 
 # Canonical column -> accepted header spellings, compared after lower-casing and dropping
 # spaces and underscores (Online Retail: InvoiceNo, UnitPrice, CustomerID;
@@ -180,11 +181,6 @@ def _to_batch(buffer: dict[str, list]) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict(buffer, schema=_ARROW_SCHEMA)
 
 
-def _fingerprint(path: Path) -> dict[str, object]:
-    stat = path.stat()
-    return {"size_bytes": stat.st_size, "modified_ns": stat.st_mtime_ns}
-
-
 def _repaired_copy_folder(con: duckdb.DuckDBPyConnection, project_dir: Path) -> Path:
     """`repaired_inputs/` beside the build file (DuckDB's database path)."""
     rows = con.execute(
@@ -231,7 +227,7 @@ def _parquet_entry(con: duckdb.DuckDBPyConnection, f: InputFile) -> dict[str, ob
         raise InputError(f"{f.path}: cannot read the Parquet file: {exc}") from exc
     mapping = map_columns(list(metadata.schema.names), str(f.path))
     return {
-        "sha256": sha256_of(f.path),
+        "sha256": file_fingerprint(f.path)[2],
         "data_rows": metadata.num_rows,
         "read_path": str(f.path.resolve()) if metadata.num_rows else None,
         **{f"{c}_column": mapping[c] for c in RAW_COLUMNS},
@@ -279,17 +275,19 @@ def input_files(
     repaired_folder = _repaired_copy_folder(con, project)
     rows: list[dict[str, object]] = []
     for f in files:
-        before = _fingerprint(f.path)
+        before = file_stat(f.path)
         try:
             if f.kind == "csv":
                 entry = _csv_entry(f, repaired_folder)
             elif f.kind == "parquet":
                 entry = _parquet_entry(con, f)
             else:
-                entry = {"sha256": sha256_of(f.path)}
+                entry = {"sha256": file_fingerprint(f.path)[2]}
         except CsvScanError as exc:
             raise InputError(str(exc)) from exc
-        if _fingerprint(f.path) != before:
+        except OSError as exc:
+            raise InputError(f"{f.path}: cannot read the file: {exc}") from exc
+        if file_stat(f.path) != before:
             raise InputError(f"{f.path}: the file changed while it was being read")
         rows.append(
             {
@@ -297,7 +295,8 @@ def input_files(
                 "source_file": f.label,
                 "path": str(f.path.resolve()),
                 "file_format": f.kind,
-                **before,
+                "size_bytes": before[0],
+                "modified_ns": before[1],
                 **entry,
             }
         )

@@ -19,6 +19,7 @@ def model(dbt, session):
         dbt.ref("customer_value_tiers"),
         dbt.ref("fct_order_lines"),
         dbt.ref("fct_orders"),
+        dbt.ref("input_reconciliation"),
         dbt.ref("loyalty_programme"),
         dbt.ref("loyalty_programme_summary"),
         dbt.ref("monthly_kpis"),

@@ -15,6 +15,7 @@ import pytest
 
 from customer_segmentation import csv_scan
 from customer_segmentation.csv_scan import CsvScanError, scan_csv, write_repaired
+from customer_segmentation.fingerprint import file_fingerprint
 
 _DUCKDB = duckdb.connect()
 
@@ -118,7 +119,7 @@ def test_encoding_delimiter_and_hash(tmp_path):
     f.write_bytes("a;b\n£1;2\n".encode("latin-1"))
     scan = scan_csv(f)
     assert (scan.encoding, scan.delimiter, scan.data_rows) == ("latin-1", ";", 1)
-    assert scan.sha256 == csv_scan.sha256_of(f)
+    assert scan.sha256 == file_fingerprint(f)[2]
     f.write_bytes("a;b\n£1;2\n".encode())
     assert scan_csv(f).encoding == "utf-8"
 
@@ -127,7 +128,7 @@ def test_gzip_is_hashed_as_stored_and_a_truncated_one_is_named(tmp_path):
     f = tmp_path / "f.csv.gz"
     f.write_bytes(gzip.compress(b"a,b\n1,2\n" * 1000))
     scan = scan_csv(f)
-    assert scan.data_rows == 1999 and scan.sha256 == csv_scan.sha256_of(f)
+    assert scan.data_rows == 1999 and scan.sha256 == file_fingerprint(f)[2]
     f.write_bytes(f.read_bytes()[:40])
     with pytest.raises(CsvScanError, match="f.csv.gz"):
         scan_csv(f)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import build_ok, run_dbt
-from test_ingest import CLEANING, GOOD, HEADER, MONTH_FIRST, accepted_rows, reasons, write
+from test_ingest import CLEANING, GOOD, HEADER, MONTH_FIRST, reasons, write
 
 from customer_segmentation.generate import generate
 
@@ -28,35 +28,88 @@ def build(tmp_path: Path, path: Path | str, **extra_vars):
     return build_ok(tmp_path, dbt_vars, args=CLEANING)
 
 
+# -- one build over a folder of small files, one per case (duplicates across files kept, so
+#    that the files do not interact) -------------------------------------------------------
+
+BROKEN_UNCLOSED = '536365,71053,"LANTERN WHITE,6,12/1/2010 8:26,3.39,17850.0,United Kingdom'
+BROKEN_STRAY = '536365,71053,"LANTERN" WHITE,6,12/1/2010 8:26,3.39,17850.0,United Kingdom'
+INCHES = '536365,71053,12" PIZZA TRAY,6,12/1/2010 8:26,3.39,17850.0,United Kingdom'
+OTHER_EXPORT = [row.replace("536365", "540001").replace("536366", "540002") for row in GOOD]
+EDGE_FILES = {
+    # 2. glob characters in a file name
+    "export 2011.csv": HEADER + "\n".join(GOOD) + "\n",
+    "export 201[1].csv": HEADER + "\n".join(OTHER_EXPORT[:2]) + "\n",
+    # 6. CSV records
+    "multiline.csv": HEADER
+    + "\n".join([GOOD[0], GOOD[1].replace("LANTERN, WHITE", "LANTERN,\nWHITE"), GOOD[2]])
+    + "\n",
+    "unclosed.csv": HEADER + "\n".join([GOOD[0], BROKEN_UNCLOSED, GOOD[2], GOOD[1]]) + "\n",
+    "stray.csv": HEADER + "\n".join([GOOD[0], BROKEN_STRAY, GOOD[2]]) + "\n",
+    "inches.csv": HEADER + "\n".join([INCHES, GOOD[2]]) + "\n",
+    # 7. absurd values
+    "absurd.csv": HEADER
+    + "\n".join([GOOD[0], GOOD[1].replace(",6,", ",999999999999999,"), GOOD[2]])
+    + "\n",
+    # 8. blank lines, old line ends
+    "blank.csv": HEADER + GOOD[0] + "\n\n" + GOOD[1] + "\n" + GOOD[2] + "\n\n\n",
+    "old_mac.csv": (HEADER + "\n".join(GOOD) + "\n").replace("\n", "\r"),
+    "windows.csv": (HEADER + "\n".join(GOOD) + "\n").replace("\n", "\r\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def edges(tmp_path_factory):
+    """The folder of EDGE_FILES built once: `edges/*.csv`."""
+    root = tmp_path_factory.mktemp("edges")
+    folder = root / "edges"
+    folder.mkdir()
+    for name, text in EDGE_FILES.items():
+        write(folder / name, text)
+    return build(root / "build", folder / "*.csv", drop_exact_duplicates=False)
+
+
+def in_file(result, name: str) -> tuple[list[int], dict[int, str]]:
+    """(accepted source rows, {quarantined source row: reason}) of one file of the folder."""
+    kept = result.query(
+        "select source_row from marts.fct_order_lines where source_file like ? order by 1",
+        [f"%/edges/{name}"],
+    )
+    rejected = result.query(
+        "select source_row, reject_reason from marts.quarantined_transactions "
+        "where source_file like ?",
+        [f"%/edges/{name}"],
+    )
+    return [r for (r,) in kept], dict(rejected)
+
+
+def test_every_edge_file_is_reconciled(edges):
+    rows = {Path(f).name: rest for f, *rest in reconciliation(edges)}
+    assert set(rows) == set(EDGE_FILES)
+    assert all(reconciled for *_, reconciled in rows.values())
+    assert rows["unclosed.csv"] == [4, 3, 1, True]
+    assert rows["blank.csv"] == [4, 3, 1, True]
+
+
 # -- 2. files are read by exact name ----------------------------------------------------------
 
 
-def test_glob_characters_in_file_names_do_not_swap_files(tmp_path):
-    folder = tmp_path / "exports"
-    folder.mkdir()
-    plain = folder / "export 2011.csv"
-    bracketed = folder / "export 201[1].csv"
-    write(plain, HEADER + "\n".join(GOOD) + "\n")
-    other = [row.replace("536365", "540001").replace("536366", "540002") for row in GOOD]
-    write(bracketed, HEADER + "\n".join(other[:2]) + "\n")
-
-    result = build(tmp_path / "glob", folder / "*.csv")
-    kept = result.query(
+def test_glob_characters_in_file_names_do_not_swap_files(edges, tmp_path):
+    kept = edges.query(
         "select source_file, list(invoice_no order by source_row) from marts.fct_order_lines "
-        "group by 1 order by 1"
+        "where source_file like '%/edges/export 201%' group by 1 order by 1"
     )
     assert [(Path(f).name, invoices) for f, invoices in kept] == [
         ("export 2011.csv", ["536365", "536365", "536366"]),
         ("export 201[1].csv", ["540001", "540001"]),
     ]
-    assert reasons(result) == {}
-    assert [(Path(f).name, *rest) for f, *rest in reconciliation(result)] == [
-        ("export 2011.csv", 3, 3, 0, True),
-        ("export 201[1].csv", 2, 2, 0, True),
-    ]
+    assert in_file(edges, "export 201[1].csv")[1] == {}
 
     # the bracketed name given exactly is that file, not a pattern matching the other
-    exact = build(tmp_path / "exact", bracketed)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for name in ("export 2011.csv", "export 201[1].csv"):
+        write(folder / name, EDGE_FILES[name])
+    exact = build(tmp_path / "exact", folder / "export 201[1].csv")
     assert exact.query("select distinct invoice_no from marts.fct_order_lines") == [("540001",)]
 
 
@@ -158,81 +211,61 @@ def test_iso_only_rejects_slash_dates_and_offsets_are_kept(tmp_path):
 # -- 6. CSV records ---------------------------------------------------------------------------
 
 
-def test_quoted_line_end_in_a_description_loads(tmp_path):
-    rows = [GOOD[0], GOOD[1].replace('"LANTERN, WHITE METAL"', '"LANTERN,\nWHITE METAL"'), GOOD[2]]
-    f = write(tmp_path / "multiline.csv", HEADER + "\n".join(rows) + "\n")
-    result = build(tmp_path / "b", f)
-    assert accepted_rows(result) == [1, 2, 3]
-    assert result.query("select description from marts.fct_order_lines where source_row = 2") == [
-        ("LANTERN,\nWHITE METAL",)
-    ]
-    assert result.query("select read_in_parallel from staging.stg_input_files") == [(False,)]
+def test_quoted_line_end_in_a_description_loads(edges):
+    assert in_file(edges, "multiline.csv") == ([1, 2, 3], {})
+    assert edges.query(
+        "select description from marts.fct_order_lines "
+        "where source_file like '%/multiline.csv' and source_row = 2"
+    ) == [("LANTERN,\nWHITE METAL",)]
+    assert edges.query(
+        "select read_in_parallel from staging.stg_input_files where path like '%/multiline.csv'"
+    ) == [(False,)]
 
 
-def test_unclosed_quote_is_quarantined_and_the_rows_after_it_are_read(tmp_path):
-    broken = '536365,71053,"LANTERN WHITE,6,12/1/2010 8:26,3.39,17850.0,United Kingdom'
-    rows = [GOOD[0], broken, GOOD[2], GOOD[1]]
-    f = write(tmp_path / "unclosed.csv", HEADER + "\n".join(rows) + "\n")
-    result = build(tmp_path / "b", f)
-    assert accepted_rows(result) == [1, 3, 4]
-    assert reasons(result) == {2: "unparseable_row"}
-    assert result.query(
-        "select description from marts.quarantined_transactions where source_row = 2"
-    ) == [(broken,)]
-    assert [r[1:] for r in reconciliation(result)] == [(4, 3, 1, True)]
+def test_unclosed_quote_is_quarantined_and_the_rows_after_it_are_read(edges):
+    assert in_file(edges, "unclosed.csv") == ([1, 3, 4], {2: "unparseable_row"})
+    assert edges.query(
+        "select description from marts.quarantined_transactions "
+        "where source_file like '%/unclosed.csv'"
+    ) == [(BROKEN_UNCLOSED,)]
 
 
-def test_text_after_a_closing_quote_is_quarantined(tmp_path):
-    broken = '536365,71053,"LANTERN" WHITE,6,12/1/2010 8:26,3.39,17850.0,United Kingdom'
-    f = write(tmp_path / "stray.csv", HEADER + "\n".join([GOOD[0], broken, GOOD[2]]) + "\n")
-    result = build(tmp_path / "b", f)
-    assert accepted_rows(result) == [1, 3]
-    assert reasons(result) == {2: "unparseable_row"}
+def test_text_after_a_closing_quote_is_quarantined(edges):
+    assert in_file(edges, "stray.csv") == ([1, 3], {2: "unparseable_row"})
 
 
-def test_inch_marks_inside_a_field_are_text(tmp_path):
-    row = '536365,71053,12" PIZZA TRAY,6,12/1/2010 8:26,3.39,17850.0,United Kingdom'
-    f = write(tmp_path / "inches.csv", HEADER + "\n".join([row, GOOD[2]]) + "\n")
-    result = build(tmp_path / "b", f)
-    assert result.query("select description from marts.fct_order_lines order by source_row") == [
-        ('12" PIZZA TRAY',),
-        ("HAND WARMER UNION JACK",),
-    ]
+def test_inch_marks_inside_a_field_are_text(edges):
+    assert edges.query(
+        "select description from marts.fct_order_lines where source_file like '%/inches.csv' "
+        "order by source_row"
+    ) == [('12" PIZZA TRAY',), ("HAND WARMER UNION JACK",)]
 
 
 # -- 7. absurd values -------------------------------------------------------------------------
 
 
-def test_absurd_quantity_quarantines_its_row_and_the_build_goes_on(tmp_path):
-    rows = [GOOD[0], GOOD[1].replace(",6,", ",999999999999999,"), GOOD[2]]
-    f = write(tmp_path / "absurd.csv", HEADER + "\n".join(rows) + "\n")
-    result = build(tmp_path / "b", f)
-    assert accepted_rows(result) == [1, 3]
-    assert reasons(result) == {2: "amount_out_of_range"}
+def test_absurd_quantity_quarantines_its_row_and_the_build_goes_on(edges):
+    assert in_file(edges, "absurd.csv") == ([1, 3], {2: "amount_out_of_range"})
 
 
 # -- 8. blank lines, old line endings, truncated archives --------------------------------------
 
 
-def test_blank_line_mid_file_is_a_row_and_later_rows_keep_their_numbers(tmp_path):
-    text = HEADER + GOOD[0] + "\n\n" + GOOD[1] + "\n" + GOOD[2] + "\n\n\n"
-    result = build(tmp_path / "b", write(tmp_path / "blank.csv", text))
-    assert accepted_rows(result) == [1, 3, 4]
-    assert reasons(result) == {2: "blank_row"}
-    assert result.query(
-        "select invoice_no, description from marts.fct_order_lines where source_row = 4"
+def test_blank_line_mid_file_is_a_row_and_later_rows_keep_their_numbers(edges):
+    assert in_file(edges, "blank.csv") == ([1, 3, 4], {2: "blank_row"})
+    assert edges.query(
+        "select invoice_no, description from marts.fct_order_lines "
+        "where source_file like '%/blank.csv' and source_row = 4"
     ) == [("536366", "HAND WARMER UNION JACK")]
-    assert [r[1:] for r in reconciliation(result)] == [(4, 3, 1, True)]
 
 
-@pytest.mark.parametrize("line_end", ["\r", "\r\n"])
-def test_cr_and_crlf_line_ends_are_read(tmp_path, line_end):
-    text = (HEADER + "\n".join(GOOD) + "\n").replace("\n", line_end)
-    result = build(tmp_path / "b", write(tmp_path / "old_mac.csv", text))
-    assert accepted_rows(result) == [1, 2, 3]
-    assert result.query("select country from marts.fct_order_lines where source_row = 3") == [
-        ("United Kingdom",)
-    ]
+@pytest.mark.parametrize("name", ["old_mac.csv", "windows.csv"])
+def test_cr_and_crlf_line_ends_are_read(edges, name):
+    assert in_file(edges, name) == ([1, 2, 3], {})
+    assert edges.query(
+        "select country from marts.fct_order_lines where source_file like ? and source_row = 3",
+        [f"%/{name}"],
+    ) == [("United Kingdom",)]
 
 
 def test_truncated_gzip_fails_naming_the_file(tmp_path):

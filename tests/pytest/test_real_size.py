@@ -20,6 +20,7 @@ from conftest import PROJECT_DIR, DbtResult, build_ok
 from test_customer_rfm import ORDER_LINES_SQL, assert_rfm_matches, model_rfm, pandas_rfm
 
 from customer_segmentation import generate as generator
+from customer_segmentation.serving import connect_readonly
 
 REAL_SIZE_ROWS = 610_000
 SEED = 20111209
@@ -99,3 +100,28 @@ def test_money_totals_at_real_size_add_up_exactly(real_size_build):
     assert totals[0] > 1_000_000
     first_month = real_size_build.query("select min(month) from marts.monthly_kpis")[0][0]
     assert first_month == dt.date(2010, 12, 1)
+
+
+def test_the_real_size_build_published_itself(real_size_build):
+    """`dbt build` ends by publishing the marts to the serving file, row for row."""
+    serving = real_size_build.duckdb_path.parent / "serving.duckdb"
+    marts = [
+        name
+        for (name,) in real_size_build.query(
+            "select table_name from duckdb_tables() where schema_name = 'marts' "
+            "union all select view_name from duckdb_views() where schema_name = 'marts'"
+        )
+    ]
+    with connect_readonly(serving) as con:
+        build_id = con.execute("select build_id from marts.build_info").fetchall()[0][0]
+        served = {
+            name: con.execute(f'select count(*) from marts."{name}"').fetchall()[0][0]
+            for name in marts
+        }
+    assert served == {
+        name: real_size_build.query(f'select count(*) from marts."{name}"')[0][0] for name in marts
+    }
+    assert served["fct_order_lines"] > 0.97 * REAL_SIZE_ROWS
+    assert real_size_build.query(
+        "select invocation_id, is_published from meta.publish_serving_file"
+    ) == [(build_id, True)]
