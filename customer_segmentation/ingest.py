@@ -198,14 +198,11 @@ def _csv_entry(f: InputFile, repaired_folder: Path) -> dict[str, object]:
     mapping = map_columns(scan.header, str(f.path))
     position = {name: f"c{i}" for i, name in enumerate(scan.header)}
     read_path = f.path.resolve()
-    has_quoted_newlines = scan.has_quoted_newlines
     if scan.needs_repair and scan.data_rows:
         repaired_folder.mkdir(parents=True, exist_ok=True)
         read_path = repaired_folder / f"{scan.sha256[:32]}-v{REPAIR_VERSION}.csv"
         if not read_path.is_file():
             write_repaired(scan, scan.header.index(mapping["description"]), read_path)
-        # an unparseable row is written back as one quoted field, which may span lines
-        has_quoted_newlines = has_quoted_newlines or bool(scan.unparseable_rows)
     return {
         "sha256": scan.sha256,
         "data_rows": scan.data_rows,
@@ -215,7 +212,6 @@ def _csv_entry(f: InputFile, repaired_folder: Path) -> dict[str, object]:
         "delimiter": scan.delimiter,
         "encoding": scan.encoding,
         "field_count": len(scan.header),
-        "read_in_parallel": not has_quoted_newlines,
         **{f"{c}_column": position[mapping[c]] for c in RAW_COLUMNS},
     }
 
@@ -250,7 +246,6 @@ INPUT_FILES_SCHEMA = pa.schema(
         ("encoding", pa.string()),
         ("delimiter", pa.string()),
         ("field_count", pa.int32()),
-        ("read_in_parallel", pa.bool_()),
     ]
     + [(f"{c}_column", pa.string()) for c in RAW_COLUMNS]
 )

@@ -217,9 +217,6 @@ def test_quoted_line_end_in_a_description_loads(edges):
         "select description from marts.fct_order_lines "
         "where source_file like '%/multiline.csv' and source_row = 2"
     ) == [("LANTERN,\nWHITE METAL",)]
-    assert edges.query(
-        "select read_in_parallel from staging.stg_input_files where path like '%/multiline.csv'"
-    ) == [(False,)]
 
 
 def test_unclosed_quote_is_quarantined_and_the_rows_after_it_are_read(edges):
