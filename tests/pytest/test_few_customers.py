@@ -40,7 +40,8 @@ SELECTION_ONLY = [
 
 def customers_file(tmp_path: Path, customers: int) -> Path:
     """Customer c (1..customers) buys c times, c * 3 items at 2.50 each, the last time two days
-    before customer c - 1 did: distinct recency, frequency and monetary for each."""
+    before customer c - 1 did: distinct recency, frequency and monetary for each. ISO dates:
+    a few slash dates could read month first and day first alike."""
     lines = []
     invoice = 536000
     start = dt.datetime(2011, 1, 3, 9, 0)
@@ -50,7 +51,7 @@ def customers_file(tmp_path: Path, customers: int) -> Path:
             at = start + dt.timedelta(days=100 - 2 * c - 7 * i)
             lines.append(
                 f"{invoice},85123A,WHITE HANGING HEART T-LIGHT HOLDER,{c * 3},"
-                f"{at.month}/{at.day}/{at.year} {at.hour}:{at.minute:02d},2.50,{12000 + c}.0,"
+                f"{at:%Y-%m-%d %H:%M:%S},2.50,{12000 + c}.0,"
                 "United Kingdom"
             )
     path = tmp_path / f"customers_{customers}.csv"

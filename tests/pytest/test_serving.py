@@ -475,7 +475,7 @@ def test_a_write_is_recorded_inside_the_relations_transaction(tmp_path: Path):
     for name, kind in (("scratch_table", "table"), ("scratch_view", "view")):
         (scratch / f"{name}.sql").write_text(
             f"{{{{ config(materialized='{kind}') }}}}\n"
-            "select {{ var('scratch_value', 1) }} as x\n"
+            "select {{ env_var('SCRATCH_VALUE', '1') }} as x\n"
         )
     (scratch / "scratch_python.py").write_text(
         "import pyarrow as pa\n\n\n"
@@ -485,13 +485,16 @@ def test_a_write_is_recorded_inside_the_relations_transaction(tmp_path: Path):
         "    return pa.table({'x': [value]})\n"
     )
     (project / "seeds" / "scratch_seed.csv").write_text("x\n1\n")
-    fail_after = "select case when {{ var('scratch_fail', false) }} then error('injected') end"
+    # env vars, not dbt vars: --vars may name only the vars dbt_project.yml declares
+    fail_after = (
+        "select case when {{ env_var('SCRATCH_FAIL', 'false') }} then error('injected') end"
+    )
     (scratch / "scratch.yml").write_text(
         "version: 2\nmodels:\n"
         + "".join(
             f'  - name: {name}\n    config:\n      post_hook: ["{fail_after}"]\n'
             + (
-                "      scratch_value: \"{{ var('scratch_value', 1) }}\"\n"
+                "      scratch_value: \"{{ env_var('SCRATCH_VALUE', '1') }}\"\n"
                 if name == "scratch_python"
                 else ""
             )
@@ -528,8 +531,8 @@ def test_a_write_is_recorded_inside_the_relations_transaction(tmp_path: Path):
     again = run_dbt(
         tmp_path / "run",
         ["build", "--select", *nodes],
-        {"scratch_fail": True, "scratch_value": 2},
         duckdb_path=first.duckdb_path,
+        env={"SCRATCH_FAIL": "true", "SCRATCH_VALUE": "2"},
         project_dir=project,
     )
     assert again.returncode == 1
