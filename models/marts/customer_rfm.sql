@@ -160,7 +160,7 @@ fm_scored as (
 
     select
         *,
-        cast(floor((f_score + m_score) / 2) as {{ dbt.type_int() }}) as fm_score
+        cast((f_score + m_score) // 2 as {{ dbt.type_int() }}) as fm_score
     from scored
 
 ),
