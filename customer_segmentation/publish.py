@@ -585,7 +585,7 @@ def _session_config() -> dict[str, str]:
     """Settings of the publishing DuckDB session: the same resources as the dbt profile."""
     return {
         "threads": os.environ.get("DUCKDB_THREADS", "2"),
-        "memory_limit": os.environ.get("DUCKDB_MEMORY_LIMIT", "8GB"),
+        "memory_limit": os.environ.get("DUCKDB_MEMORY_LIMIT", "3GB"),
         "temp_directory": os.environ.get("DUCKDB_TEMP_DIRECTORY", "warehouse/tmp"),
         "preserve_insertion_order": "true",
         "autoinstall_known_extensions": "false",
