@@ -15,9 +15,9 @@ raw_lines as (
 
 ),
 
-slash_dates as (
+date_parts as (
 
-    -- the two leading numbers of `n/n/yyyy ...` (other forms give nulls)
+    -- the two leading numbers of `n/n/yyyy ...` (nulls for other forms), as text
     select
         source_file,
         regexp_extract(
@@ -29,25 +29,33 @@ slash_dates as (
 
 ),
 
+slash_dates as (
+
+    select
+        date_parts.source_file,
+        try_cast(date_parts.parts.first_number as integer) as first_number,
+        try_cast(date_parts.parts.second_number as integer) as second_number
+    from date_parts
+
+),
+
 evidence as (
 
     select
-        slash_dates.source_file,
+        source_file,
         count(*) filter (
-            where try_cast(parts.second_number as integer) > 12
-            and try_cast(parts.first_number as integer) between 1 and 12
+            where second_number > 12 and first_number between 1 and 12
         ) as month_first_only_rows,
         count(*) filter (
-            where try_cast(parts.first_number as integer) > 12
-            and try_cast(parts.second_number as integer) between 1 and 12
+            where first_number > 12 and second_number between 1 and 12
         ) as day_first_only_rows,
         count(*) filter (
-            where try_cast(parts.first_number as integer) between 1 and 12
-            and try_cast(parts.second_number as integer) between 1 and 12
-            and parts.first_number != parts.second_number
+            where first_number between 1 and 12
+            and second_number between 1 and 12
+            and first_number != second_number
         ) as ambiguous_rows
     from slash_dates
-    group by slash_dates.source_file
+    group by source_file
 
 ),
 
