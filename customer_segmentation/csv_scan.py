@@ -63,7 +63,6 @@ class CsvScan:
     header: list[str]
     delimiter: str
     data_rows: int  # records after the header; blank rows count, blank lines at the end do not
-    has_quoted_newlines: bool
     blank_rows: list[int]  # 1-based data row numbers
     unparseable_rows: list[int]
     edits: list[tuple[int, int, str]]  # (start, end, 'blank' | 'unparseable'), line end excluded
@@ -203,7 +202,6 @@ class _Machine:
         self.in_quote = False
         self.quote_open = -1  # offset of the quote that opened the current quoted field
         self.skip_to_line_end = False  # inside an unparseable record
-        self.quoted_newlines = False
 
     def block(self, base: int, chunk: bytes) -> None:
         data = np.frombuffer(chunk, dtype=np.uint8)
@@ -264,8 +262,6 @@ class _Machine:
         opens: np.ndarray,
     ) -> None:
         inside = (np.searchsorted(quotes, newlines) + int(self.in_quote)) % 2 == 1
-        if inside.any():
-            self.quoted_newlines = True
         if len(quotes) % 2:
             self.in_quote = not self.in_quote
         if self.in_quote and opens.any():
@@ -287,9 +283,7 @@ class _Machine:
                 self.records.add_unparseable(base + int(ends[0]), base + n)
                 self.skip_to_line_end = False
                 ends = ends[1:]
-            if self.in_quote:
-                self.quoted_newlines = self.quoted_newlines or bool(len(ends))
-            else:
+            if not self.in_quote:  # line ends inside a quoted field are text
                 self.records.add(base + ends, data, base)
 
         i = 0
@@ -367,7 +361,6 @@ def scan_csv(path: Path) -> CsvScan:
     utf8 = _Utf8Check()
     records = _Records()
     hashed = size = start = 0
-    quoted_newlines = False
     while True:
         machine = _Machine(ord(delimiter), newline, records)
         try:
@@ -387,8 +380,6 @@ def scan_csv(path: Path) -> CsvScan:
             if not machine.in_quote:
                 break
             quote_open = machine.quote_open  # a quoted field still open at the end
-        finally:
-            quoted_newlines = quoted_newlines or machine.quoted_newlines
         # The record that opened the broken field ends at the end of that line; the lines
         # after it are read again as records.
         line_end = _line_end_after(path, quote_open, newline)
@@ -420,7 +411,6 @@ def scan_csv(path: Path) -> CsvScan:
         header=header,
         delimiter=delimiter,
         data_rows=max(last - 1, 0),
-        has_quoted_newlines=quoted_newlines or machine.quoted_newlines,
         blank_rows=[r - 1 for r, _, _ in blank],
         unparseable_rows=[r - 1 for r, _, _ in unparseable],
         edits=edits,

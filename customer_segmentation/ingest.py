@@ -186,10 +186,9 @@ def _repaired_copy_folder(con: duckdb.DuckDBPyConnection, project_dir: Path) -> 
     rows = con.execute(
         "select path from duckdb_databases() where database_name = current_database()"
     ).fetchall()
-    database = Path(rows[0][0]) if rows and rows[0][0] else project_dir / "warehouse" / "db"
-    if not database.is_absolute():
-        database = project_dir / database
-    return database.parent / "repaired_inputs"
+    if not rows or not rows[0][0]:  # an in-memory database
+        return project_dir / "warehouse" / "repaired_inputs"
+    return (project_dir / rows[0][0]).parent / "repaired_inputs"
 
 
 def _csv_entry(f: InputFile, repaired_folder: Path) -> dict[str, object]:
@@ -216,7 +215,7 @@ def _csv_entry(f: InputFile, repaired_folder: Path) -> dict[str, object]:
     }
 
 
-def _parquet_entry(con: duckdb.DuckDBPyConnection, f: InputFile) -> dict[str, object]:
+def _parquet_entry(f: InputFile) -> dict[str, object]:
     try:
         metadata = pq.ParquetFile(f.path).metadata
     except (OSError, pa.ArrowException) as exc:
@@ -275,7 +274,7 @@ def input_files(
             if f.kind == "csv":
                 entry = _csv_entry(f, repaired_folder)
             elif f.kind == "parquet":
-                entry = _parquet_entry(con, f)
+                entry = _parquet_entry(f)
             else:
                 entry = {"sha256": file_fingerprint(f.path)[2]}
         except CsvScanError as exc:
