@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import build_ok, run_dbt
-from test_ingest import CLEANING, GOOD, HEADER, MONTH_FIRST, reasons, write
+from test_ingest import CLEANING, GOOD, HEADER, MONTH_FIRST, build_cleaning, reasons, write
 
 from customer_segmentation.generate import generate
 
@@ -21,11 +21,6 @@ def reconciliation(result) -> list[tuple]:
         "select source_file, rows_in_file, rows_kept, rows_quarantined, is_reconciled "
         "from marts.input_reconciliation order by source_file"
     )
-
-
-def build(tmp_path: Path, path: Path | str, **extra_vars):
-    dbt_vars = {"transactions_path": str(path), **MONTH_FIRST, **extra_vars}
-    return build_ok(tmp_path, dbt_vars, args=CLEANING)
 
 
 # -- one build over a folder of small files, one per case (duplicates across files kept, so
@@ -65,7 +60,7 @@ def edges(tmp_path_factory):
     folder.mkdir()
     for name, text in EDGE_FILES.items():
         write(folder / name, text)
-    return build(root / "build", folder / "*.csv", drop_exact_duplicates=False)
+    return build_cleaning(root / "build", folder / "*.csv", drop_exact_duplicates=False)
 
 
 def in_file(result, name: str) -> tuple[list[int], dict[int, str]]:
@@ -109,14 +104,14 @@ def test_glob_characters_in_file_names_do_not_swap_files(edges, tmp_path):
     folder.mkdir()
     for name in ("export 2011.csv", "export 201[1].csv"):
         write(folder / name, EDGE_FILES[name])
-    exact = build(tmp_path / "exact", folder / "export 201[1].csv")
+    exact = build_cleaning(tmp_path / "exact", folder / "export 201[1].csv")
     assert exact.query("select distinct invoice_no from marts.fct_order_lines") == [("540001",)]
 
 
 def test_file_names_with_star_and_question_mark(tmp_path):
     star = write(tmp_path / "sales*.csv", HEADER + GOOD[0] + "\n")
     write(tmp_path / "sales_all.csv", HEADER + "\n".join(GOOD) + "\n")
-    result = build(tmp_path / "star", star)
+    result = build_cleaning(tmp_path / "star", star)
     assert result.query("select source_file, count(*) from marts.fct_order_lines group by 1") == [
         (str(star), 1)
     ]
@@ -188,7 +183,7 @@ def test_dates_that_read_both_ways_fail_naming_the_file_and_the_var(tmp_path):
     assert failed.returncode != 0
     assert "december.csv" in failed.output and "invoice_date_format" in failed.output
 
-    result = build(tmp_path / "day_first", f, invoice_date_format="day_first")
+    result = build_cleaning(tmp_path / "day_first", f, invoice_date_format="day_first")
     assert result.query(
         "select invoiced_at::varchar from marts.fct_order_lines order by source_row"
     ) == [("2010-01-12 08:26:00",), ("2011-02-03 08:26:00",), ("2010-01-12 08:28:00",)]
@@ -201,7 +196,7 @@ def test_iso_only_rejects_slash_dates_and_offsets_are_kept(tmp_path):
         GOOD[2].replace("12/1/2010 8:28", "2011-06-01 09:30:00Z"),
     ]
     f = write(tmp_path / "iso.csv", HEADER + "\n".join(rows) + "\n")
-    result = build(tmp_path / "iso", f, invoice_date_format="iso")
+    result = build_cleaning(tmp_path / "iso", f, invoice_date_format="iso")
     assert result.query(
         "select source_row, invoiced_at::varchar from marts.fct_order_lines order by 1"
     ) == [(1, "2011-06-01 08:30:00"), (3, "2011-06-01 09:30:00")]
