@@ -3,9 +3,9 @@
     from it is quoted as a literal or identifier, and the path DuckDB reads has its glob
     characters escaped (`[` `*` `?` each as a one-character class), so a file named
     `export 201[1].csv` is read, not `export 2011.csv`; and a row from any file other than the
-    one meant is labelled `unexpected file: ...`, which input_reconciliation reports. Before stg_input_files exists (parse,
-    or a compile or lint before the first build) the view is an empty relation of the same
-    columns. -#}
+    one meant is labelled `unexpected file: ...`, which input_reconciliation reports. Before
+    stg_input_files exists (parse, or a compile or lint before the first build) the view is an
+    empty relation of the same columns. -#}
 {% macro read_invoice_line_files(input_files, excel_lines) %}
     {%- set raw_columns = [
         'invoice_no', 'stock_code', 'description', 'quantity',
