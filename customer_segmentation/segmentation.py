@@ -87,7 +87,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -227,39 +226,22 @@ SELECTION_MODULES = (
 SILHOUETTE_MODULES = ("scipy.spatial.distance",)
 
 
-_THREAD_LIMIT_LOCK = threading.Lock()
-_thread_limiters: list = []  # of the blocks now running, restored when the last one ends
-_thread_limit_users = 0
-
-
 @contextmanager
 def _single_threaded(*modules: str) -> Iterator[None]:
     """One OpenMP/BLAS thread: scikit-learn's threaded KMeans reduction is order-dependent.
 
-    threadpoolctl limits only the thread pools of libraries already loaded when the block
-    starts, so the modules the block will use are imported first: scikit-learn loads its
-    OpenMP runtime, SciPy its own OpenBLAS. (Imported lazily inside the block, KMeans ran on
-    every core the first time and gave a table that differed in the last bits from the
-    second run's.) The limits are process-wide and dbt runs Python models side by side in
-    threads, so they are counted: they are restored only when the last block ends. (Each
-    block restoring its own let customer_value_tiers, ending first, give the selection's
-    remaining BLAS calls their threads back: silhouettes differing in the last bits.)
+    threadpoolctl limits only the thread pools of libraries already loaded, so the modules the
+    block will use are imported first (scikit-learn loads its OpenMP runtime, SciPy its own
+    OpenBLAS). The limits are set on every entry and never restored: OpenBLAS's limit is
+    process-wide, OpenMP's per thread, and dbt runs Python models side by side in threads, so
+    a block restoring limits on exit gave another thread's running block its BLAS threads
+    back (silhouettes that differed in the last bits between builds). Nothing else in the dbt
+    process uses BLAS or OpenMP.
     """
-    global _thread_limit_users
     for module in modules:
         importlib.import_module(module)
-    with _THREAD_LIMIT_LOCK:
-        # limits too the libraries loaded since an earlier block began
-        _thread_limiters.append(threadpool_limits(limits=1))
-        _thread_limit_users += 1
-    try:
-        yield
-    finally:
-        with _THREAD_LIMIT_LOCK:
-            _thread_limit_users -= 1
-            if _thread_limit_users == 0:
-                while _thread_limiters:
-                    _thread_limiters.pop().restore_original_limits()
+    threadpool_limits(limits=1)
+    yield
 
 
 def as_arrow(data: pa.Table | pd.DataFrame) -> pa.Table:
