@@ -1,18 +1,27 @@
--- Distinct products per customer over all sale lines: the one customer figure that needs the
--- lines themselves, counted in its own table while the line groups are summed, so that
--- customer_rfm reads only small tables (with an explicit as_of_date, customer_rfm counts the
--- lines before that date itself).
+-- One row per customer and product bought: when the customer first bought it. The customer
+-- figures that need products count these pairs before their reference date (customer_rfm's
+-- distinct_products), so one table serves any as_of_date.
 with
 
 order_lines as (
 
-    select * from {{ ref('fct_order_lines') }}
+    select * from {{ ref('int_order_lines') }}
 
 ),
 
 final as (
 
-    {{ customer_distinct_products('order_lines') }}
+    select
+        -- ids
+        customer_id,
+        stock_code,
+        -- timestamps
+        min(invoiced_at) as first_purchased_at
+    from order_lines
+    where
+        line_type = 'sale'
+        and customer_id is not null
+    group by customer_id, stock_code
 
 )
 

@@ -6,7 +6,7 @@ with
 
 order_lines as (
 
-    select * from {{ ref('fct_order_lines') }}
+    select * from {{ ref('int_order_lines') }}
 
 ),
 

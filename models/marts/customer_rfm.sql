@@ -4,10 +4,6 @@
 {%- set buckets = validated_var('rfm_score_buckets') %}
 {#- rfm_cell concatenates the three scores; with 10 buckets a score can have two digits. -#}
 {%- set cell_separator = '-' if buckets > 9 else '' %}
-{#- distinct products come from int_customer_products or the lines, by as_of_date: both
-    models are always parents (a unit test gives both). #}
--- depends_on: {{ ref('int_customer_products') }}
-
 with
 
 line_groups as (
@@ -16,23 +12,9 @@ line_groups as (
 
 ),
 
--- read only with an explicit as_of_date (customer_products)
-order_lines as (  -- noqa: ST03
-
-    select * from {{ ref('fct_order_lines') }}
-
-),
-
 customer_products as (
 
-    {%- if as_of_date is none %}
-        -- counted over all sale lines while the line groups were summed
-        select * from {{ ref('int_customer_products') }}
-    {%- else %}
-        -- counted here, over the sale lines before the reference date, so that rebuilding
-        -- this model alone with another as_of_date is right (int_customer_products has all)
-        {{ customer_distinct_products('order_lines', as_of_date) }}
-    {%- endif %}
+    select * from {{ ref('int_customer_products') }}
 
 ),
 
@@ -42,13 +24,41 @@ segment_rules as (
 
 ),
 
+reference_date as (
+
+    -- the one place as_of_date is applied: the var, or by default the day after the last
+    -- line of all (sale or return, guest or not)
+    {%- if as_of_date is none %}
+        select
+            cast(
+                {{ dbt.dateadd('day', 1, 'cast(max(invoiced_at) as date)') }} as date
+            ) as as_of_date
+        from line_groups
+    {%- else %}
+        select cast({{ sql_string_literal(as_of_date) }} as date) as as_of_date
+    {%- endif %}
+
+),
+
 groups_before_as_of as (
 
-    -- the default reference date lies after every line, so only an explicit one filters
-    select * from line_groups
-    {%- if as_of_date is not none %}
-        where invoiced_at < cast({{ sql_string_literal(as_of_date) }} as date)
-    {%- endif %}
+    select line_groups.*
+    from line_groups
+    inner join reference_date
+        on line_groups.invoiced_at < reference_date.as_of_date
+
+),
+
+products_before_as_of as (
+
+    -- distinct products: the products a customer had first bought before the reference date
+    select
+        customer_products.customer_id,
+        count(*) as distinct_products
+    from customer_products
+    inner join reference_date
+        on customer_products.first_purchased_at < reference_date.as_of_date
+    group by customer_products.customer_id
 
 ),
 
@@ -72,21 +82,6 @@ customer_totals as (
     where customer_id is not null
     group by customer_id
     having count(*) filter (where line_type = 'sale') > 0
-
-),
-
-reference_date as (
-
-    {%- if as_of_date is none %}
-        -- the day after the last line of all (sale or return, guest or not)
-        select
-            cast(
-                {{ dbt.dateadd('day', 1, 'cast(max(invoiced_at) as date)') }} as date
-            ) as as_of_date
-        from groups_before_as_of
-    {%- else %}
-        select cast({{ sql_string_literal(as_of_date) }} as date) as as_of_date
-    {%- endif %}
 
 ),
 
@@ -126,7 +121,7 @@ customer_metrics as (
         greatest(customer_totals.gross_revenue - customer_totals.returned_amount, 0) as monetary,
         customer_totals.gross_revenue / customer_totals.frequency as avg_order_value,
         customer_totals.total_items,
-        customer_products.distinct_products,
+        products_before_as_of.distinct_products,
         customer_totals.return_lines,
         {{ dbt.datediff(
             'cast(customer_totals.first_purchase_at as date)',
@@ -140,8 +135,8 @@ customer_metrics as (
         on
             customer_totals.customer_id = customer_countries.customer_id
             and customer_countries.country_rank = 1
-    inner join customer_products
-        on customer_totals.customer_id = customer_products.customer_id
+    inner join products_before_as_of
+        on customer_totals.customer_id = products_before_as_of.customer_id
 
 ),
 

@@ -1,26 +1,13 @@
--- One row per accepted invoice line: sales and customer returns, in GBP. A view: the
--- input files are read where they lie (staging), never copied.
+-- One row per accepted invoice line: sales and customer returns, in GBP (int_order_lines as
+-- users query it). A view: the input files are read where they lie, never copied; the
+-- serving file holds it as a table.
 {{ config(materialized='view') }}
-{%- set guest_policy = validated_var('guest_policy') %}
-{#- per_invoice: each guest invoice is its own synthetic customer, numbered -1, -2, ...
-    in invoice number order; real ids are positive, so the two never collide. -#}
-{%- set guest_customer_id = (
-    '-dense_rank() over (partition by customer_id is null order by invoice_no)'
-    if guest_policy == 'per_invoice' else 'null'
-) %}
 
 with
 
-classified_lines as (
+order_lines as (
 
-    select * from {{ ref('int_invoice_lines_classified') }}
-
-),
-
-accepted as (
-
-    select * from classified_lines
-    where reject_reason is null
+    select * from {{ ref('int_order_lines') }}
 
 ),
 
@@ -35,17 +22,17 @@ final as (
         quantity,
         unit_price,
         invoiced_at,
-        coalesce(customer_id, {{ guest_customer_id }}) as customer_id,
+        customer_id,
         country,
-        case when is_cancellation_invoice then 'return' else 'sale' end as line_type,
+        line_type,
         -- amounts
-        cast(quantity * unit_price as decimal(18, 4)) as line_amount,
+        line_amount,
         -- flags
-        customer_id is null as is_guest,
+        is_guest,
         -- lineage
         source_file,
         source_row
-    from accepted
+    from order_lines
 
 )
 
