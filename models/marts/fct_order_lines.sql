@@ -1,6 +1,7 @@
 -- One row per accepted invoice line: sales and customer returns, in GBP (int_order_lines as
--- users query it). A view: the input files are read where they lie, never copied; the
--- serving file holds it as a table.
+-- users query it; the enforced contract in fct_order_lines.yml fixes its columns and types).
+-- A view: the input files are read where they lie, never copied; the serving file holds it
+-- as a table.
 {{ config(materialized='view') }}
 
 with
@@ -9,31 +10,6 @@ order_lines as (
 
     select * from {{ ref('int_order_lines') }}
 
-),
-
-final as (
-
-    select
-        -- ids
-        invoice_no,
-        stock_code,
-        -- attributes
-        description,
-        quantity,
-        unit_price,
-        invoiced_at,
-        customer_id,
-        country,
-        line_type,
-        -- amounts
-        line_amount,
-        -- flags
-        is_guest,
-        -- lineage
-        source_file,
-        source_row
-    from order_lines
-
 )
 
-select * from final
+select * from order_lines
