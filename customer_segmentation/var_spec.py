@@ -218,6 +218,9 @@ def markdown() -> str:
         "and a name `--vars` gives that is not one of these (a misspelling) fails it listing the",
         "known ones. No var is pasted into SQL unchecked.",
         "",
+        "A new var needs its entry in `macros/var_spec.sql` and its default in `dbt_project.yml`",
+        "(`tests/pytest/test_var_spec.py` fails when they differ or when this page is stale).",
+        "",
         "| var | default | meaning | allowed values |",
         "|---|---|---|---|",
     ]
