@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from customer_segmentation import var_spec
 from customer_segmentation.csv_scan import CsvScanError, scan_csv, write_repaired
 from customer_segmentation.fingerprint import file_fingerprint, file_stat
 
@@ -41,7 +42,7 @@ COLUMN_SPELLINGS: dict[str, tuple[str, ...]] = {
 }
 RAW_COLUMNS = list(COLUMN_SPELLINGS)
 OUTPUT_COLUMNS = ["source_file", "source_row", *RAW_COLUMNS, "has_extra_fields"]
-SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".xlsx")
+SUPPORTED_SUFFIXES = tuple(var_spec.SPEC["transactions_path"]["suffixes"])
 #: Bumped when the repaired copies of a CSV would come out differently.
 REPAIR_VERSION = 1
 
@@ -83,11 +84,10 @@ def map_columns(header: list[str], where: str) -> dict[str, str]:
 
 def resolve_inputs(path_spec: object, project_dir: Path) -> list[InputFile]:
     """Expand the `transactions_path` var into a sorted list of supported files."""
-    if not isinstance(path_spec, str) or not path_spec.strip() or "\x00" in path_spec:
-        raise InputError(
-            f"dbt var 'transactions_path' must be a non-empty path or glob, got {path_spec!r}"
-        )
-    pattern = os.path.expanduser(path_spec.strip())
+    problem = var_spec.problem("transactions_path", path_spec)
+    if problem is not None:
+        raise InputError(f"dbt var 'transactions_path' = {path_spec!r} {problem}")
+    pattern = os.path.expanduser(str(path_spec).strip())
     full = pattern if os.path.isabs(pattern) else str(project_dir / pattern)
     # A file of that exact name is that file, even when its name holds glob characters
     # (`export 201[1].csv`); otherwise the path is a glob.

@@ -1,10 +1,11 @@
 {#- on-run-start hook: check every var before any model runs. Renders no SQL.
-    The vars are the ones dbt_project.yml declares under `vars:` (the one list of them; read
-    through `adapter.config`, which dbt hands to Jinja, as dbt resolves them: global, then the
-    block scoped to this project). A name given with --vars that is not declared (a misspelling
-    would otherwise be ignored) fails, listing the known names; each declared var is checked by
-    `validated_var`, which fails on a var it has no spec for. -#}
+    The vars are the ones dbt_project.yml declares under `vars:` (read through `adapter.config`,
+    which dbt hands to Jinja, as dbt resolves them: global, then the block scoped to this
+    project); they must be exactly the vars of `var_spec` (macros/var_spec.sql), the one spec
+    of them. A name given with --vars that is not declared (a misspelling would otherwise be
+    ignored) fails, listing the known names; each declared var is checked by `validated_var`. -#}
 {% macro validate_all_vars() -%}
+    {%- set spec = var_spec() -%}
     {%- set project_vars = adapter.config.vars.to_dict() -%}
     {%- set declared = [] -%}
     {%- for name, value in project_vars.items() -%}
@@ -13,6 +14,16 @@
             {%- do declared.append(var_name) -%}
         {%- endfor -%}
     {%- endfor -%}
+
+    {%- set undeclared = spec.keys() | reject('in', declared) | list -%}
+    {%- set unspecified = declared | reject('in', spec) | list -%}
+    {%- if undeclared or unspecified -%}
+        {%- do exceptions.raise_compiler_error(
+            'dbt_project.yml `vars:` must declare the vars of macros/var_spec.sql, with their'
+            ~ ' defaults, and no other: ' ~ ('not declared: ' ~ undeclared | join(', ') if undeclared else '')
+            ~ ('; ' if undeclared and unspecified else '')
+            ~ ('not in the spec: ' ~ unspecified | join(', ') if unspecified else '') ~ '.') -%}
+    {%- endif -%}
 
     {%- set cli_vars = invocation_args_dict.get('vars') or {} -%}
     {%- if cli_vars is string -%}
@@ -27,7 +38,7 @@
     {%- endif -%}
 
     {%- for name in declared -%}
-        {%- do validated_var(name) -%}
+        {%- do validated_var(name, spec) -%}
     {%- endfor -%}
     select 1
 {%- endmacro %}
