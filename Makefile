@@ -53,7 +53,7 @@ lint: setup
 	$(BIN)/sqlfluff lint models macros tests/data
 
 ## Benchmark: full dbt build vs the pandas notebook approach vs one bare DuckDB query + KMeans,
-## on generated inputs cached in .bench/ (README: "Performance"). Sizes and options:
+## on generated inputs cached in .bench/ (docs/performance.md). Sizes and options:
 ## make bench BENCH_ARGS="--sizes 1M,10M,100M"
 BENCH_ARGS ?=
 bench: setup

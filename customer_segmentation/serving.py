@@ -8,7 +8,7 @@ atomic rename. Readers only ever open the serving file, read-only, so they never
 database file switched off and the configuration locked, so a query cannot read local files
 (`read_csv('/etc/passwd')`), attach other databases, install or load extensions, write files
 with `COPY ... TO`, or `SET` its way out of these limits. The same settings, spelled for each BI
-tool, are in the README (Serving), checked by tests/pytest/test_serving_recipes.py.
+tool, are in docs/serving.md, checked by tests/pytest/test_serving_recipes.py.
 """
 
 from __future__ import annotations

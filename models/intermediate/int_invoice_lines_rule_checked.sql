@@ -1,4 +1,4 @@
--- Every input line with the first cleaning rule that rejects it (rules in README order),
+-- Every input line with the first cleaning rule that rejects it (in the order of docs/cleaning.md),
 -- before duplicates are looked for; rule_reason is null for a line no rule rejects.
 {{ config(materialized='view') }}
 {%- set excluded_codes = validated_var('exclude_stock_codes') %}

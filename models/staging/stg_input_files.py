@@ -8,7 +8,7 @@ from customer_segmentation.ingest import input_files
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    # config transactions_path comes from the dbt var (stg_raw_invoice_lines.yml, where this
-    # model is documented); ingest validates it.
+    # config transactions_path comes from the dbt var (stg_input_files.yml, where this model
+    # is documented); ingest validates it.
     manifest = input_files(session, dbt.config.get("transactions_path"), Path.cwd())
     return session.from_arrow(manifest)

@@ -1,13 +1,14 @@
-"""The README's connection recipes for BI tools carry exactly the safe reader's settings.
+"""The connection recipes for BI tools in docs/serving.md carry exactly the safe reader's settings.
 
-Each recipe of README.md ("Serving": the settings table, Metabase, the Superset URI and engine
-parameters, DBeaver's driver properties and JDBC URL, the ODBC DSN) is parsed out of the README
+Each recipe of docs/serving.md (the settings table, Metabase, the Superset URI and engine
+parameters, DBeaver's driver properties and JDBC URL, the ODBC DSN) is parsed out of the page
 and compared with SAFE_READER_CONFIG (customer_segmentation/serving.py, the one list), in its
-spelling for that tool. Every fenced block and inline code of the README that names
-`enable_external_access` must belong to a recipe checked here or hold every setting itself, so
-a recipe added to the README without a check does not slip through. The README's first Python
-example must open the serving file through `connect_readonly`, and it is run; the two Superset
-recipes open a connection through SQLAlchemy and duckdb-engine, which reports the settings.
+spelling for that tool. Every fenced block and inline code of docs/serving.md and README.md
+that names `enable_external_access` must belong to a recipe checked here or hold every setting
+itself, so a recipe added to either without a check does not slip through. The README's first
+Python example must open the serving file through `connect_readonly`, and it is run; the two
+Superset recipes open a connection through SQLAlchemy and duckdb-engine, which reports the
+settings.
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ from conftest import PROJECT_DIR
 
 from customer_segmentation.serving import SAFE_READER_CONFIG
 
+SERVING_DOC = "docs/serving.md"
+# The recipes live in docs/serving.md; the README keeps the first Python example.
+RECIPES_DOC = (PROJECT_DIR / SERVING_DOC).read_text(encoding="utf-8")
 README = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+DOCS = {SERVING_DOC: RECIPES_DOC, "README.md": README}
 SAFE = list(SAFE_READER_CONFIG.items())
 # How tools spell "open read-only": duckdb-engine's connect_args and the JDBC driver property.
 READ_ONLY_SPELLINGS = {
@@ -39,7 +44,7 @@ INLINE = re.compile(r"`([^`]+)`")
 
 @dataclass(frozen=True)
 class Snippet:
-    """A fenced block (its content) or an inline code span of the README, with its offsets."""
+    """A fenced block (its content) or an inline code span of a page, with its offsets."""
 
     start: int
     end: int
@@ -47,20 +52,20 @@ class Snippet:
     fenced: bool
 
 
-def snippets(text: str = README) -> list[Snippet]:
+def snippets(text: str = RECIPES_DOC) -> list[Snippet]:
     found = [Snippet(m.start(1), m.end(1), m.group(1), True) for m in FENCE.finditer(text)]
-    # inline code outside the fenced blocks (blanked out, so offsets stay those of the README)
+    # inline code outside the fenced blocks (blanked out, so offsets stay those of the page)
     prose = FENCE.sub(lambda m: " " * len(m.group(0)), text)
     found += [Snippet(m.start(1), m.end(1), m.group(1), False) for m in INLINE.finditer(prose)]
     return sorted(found, key=lambda s: s.start)
 
 
 def region(start_marker: str, end_marker: str) -> tuple[int, int]:
-    """Offsets of the README text from `start_marker` up to the next `end_marker`."""
-    start = README.find(start_marker)
-    assert start >= 0, f"README.md has no {start_marker!r}"
-    end = README.find(end_marker, start + len(start_marker))
-    assert end >= 0, f"README.md has no {end_marker!r} after {start_marker!r}"
+    """Offsets of the docs/serving.md text from `start_marker` up to the next `end_marker`."""
+    start = RECIPES_DOC.find(start_marker)
+    assert start >= 0, f"{SERVING_DOC} has no {start_marker!r}"
+    end = RECIPES_DOC.find(end_marker, start + len(start_marker))
+    assert end >= 0, f"{SERVING_DOC} has no {end_marker!r} after {start_marker!r}"
     return start, end
 
 
@@ -76,14 +81,14 @@ def normalise(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 class Recipe:
     name: str
     settings: list[tuple[str, str]]  # (DuckDB setting, value) in the order the recipe gives them
-    spans: list[tuple[int, int]]  # the README text it was read from: blocks, code, tables
+    spans: list[tuple[int, int]]  # the docs/serving.md text it was read from: blocks, code, tables
 
 
 def table(span: tuple[int, int]) -> tuple[tuple[int, int], list[list[str]]]:
     """The first markdown table in `span`: its offsets, and the cells of its rows (header and
     separator rows left out)."""
-    match = re.compile(r"(?:^[ \t]*\|.*\n?)+", re.MULTILINE).search(README, *span)
-    assert match, f"no table in README.md at {README[span[0] : span[0] + 40]!r}"
+    match = re.compile(r"(?:^[ \t]*\|.*\n?)+", re.MULTILINE).search(RECIPES_DOC, *span)
+    assert match, f"no table in {SERVING_DOC} at {RECIPES_DOC[span[0] : span[0] + 40]!r}"
     rows = [
         [cell.strip() for cell in line.strip().strip("|").split("|")]
         for line in match.group(0).splitlines()
@@ -93,7 +98,7 @@ def table(span: tuple[int, int]) -> tuple[tuple[int, int], list[list[str]]]:
 
 def settings_table() -> Recipe:
     """The table of "The safe connection": `setting` (or two) | `value` | what it stops."""
-    span, rows = table(region("### The safe connection", "In Python:"))
+    span, rows = table(region("## The safe connection", "In Python:"))
     pairs = []
     for cells in rows:
         value = INLINE.fullmatch(cells[1])
@@ -149,7 +154,7 @@ def superset_engine_parameters() -> Recipe:
 def dbeaver_spans() -> tuple[tuple[int, int], tuple[int, int]]:
     """DBeaver's driver-properties form, and its JDBC-URL form (from "Or give" to Tableau)."""
     start, end = region("**DBeaver**", "**Tableau")
-    url_form = README.find("Or give the whole JDBC URL", start, end)
+    url_form = RECIPES_DOC.find("Or give the whole JDBC URL", start, end)
     assert url_form >= 0, "the DBeaver recipe no longer offers the JDBC URL form"
     return (start, url_form), (url_form, end)
 
@@ -171,7 +176,7 @@ def dbeaver_jdbc_url() -> Recipe:
 
 
 def odbc_dsn() -> Recipe:
-    span = region("**Tableau and Power BI**", "### The report")
+    span = region("**Tableau and Power BI**", "## The report")
     [ini] = [s for s in within(span) if s.fenced and "Driver = DuckDB Driver" in s.text]
     pairs = []
     for line in ini.text.splitlines():
@@ -202,11 +207,11 @@ def test_each_recipe_holds_exactly_the_safe_reader_settings(recipe):
 
 
 def superset_engine(recipe, serving):
-    """A SQLAlchemy engine made as Superset makes it from the README's recipe."""
+    """A SQLAlchemy engine made as Superset makes it from the recipe in docs/serving.md."""
     from sqlalchemy import create_engine
 
     [(start, end)] = recipe().spans
-    text = README[start:end].strip()
+    text = RECIPES_DOC[start:end].strip()
     if recipe is superset_uri:
         return create_engine(f"duckdb:///{serving.as_posix()}?{urlsplit(text).query}")
     return create_engine(f"duckdb:///{serving.as_posix()}", **json.loads(text))
@@ -234,11 +239,14 @@ def test_dbeaver_url_form_keeps_the_read_only_driver_property():
     assert "duckdb.read_only=true" in [s.text for s in within(span) if not s.fenced]
 
 
-def test_every_snippet_naming_a_setting_is_a_checked_or_complete_recipe():
-    claimed = [span for recipe in RECIPES for span in recipe().spans]
+@pytest.mark.parametrize("page", DOCS)
+def test_every_snippet_naming_a_setting_is_a_checked_or_complete_recipe(page):
+    text = DOCS[page]
+    # the checked recipes are those of docs/serving.md; nothing in the README is claimed
+    claimed = [span for recipe in RECIPES for span in recipe().spans] if text is RECIPES_DOC else []
     loose = [
         s
-        for s in snippets()
+        for s in snippets(text)
         if "enable_external_access" in s.text
         and not any(a <= s.start and s.end <= b for a, b in claimed)
     ]
@@ -247,15 +255,15 @@ def test_every_snippet_naming_a_setting_is_a_checked_or_complete_recipe():
         pairs = re.findall(r'"?([A-Za-z_][\w.]*)"?\s*[=:]\s*"?(\w+)', s.text)
         settings = dict(normalise(pairs))
         missing = {k: v for k, v in SAFE if settings.get(k) != v}
-        line = README.count("\n", 0, s.start) + 1
+        line = text.count("\n", 0, s.start) + 1
         assert not missing, (
-            f"README.md line {line}: a recipe without {missing} "
+            f"{page} line {line}: a recipe without {missing} "
             f"(complete it, or check it in this file): {s.text[:200]!r}"
         )
 
 
 def first_python_example() -> Snippet:
-    return next(s for s in snippets() if s.fenced and re.search(r"\bimport\b", s.text))
+    return next(s for s in snippets(README) if s.fenced and re.search(r"\bimport\b", s.text))
 
 
 def test_first_python_example_opens_the_serving_file_through_connect_readonly(tmp_path):
@@ -280,3 +288,11 @@ def test_first_python_example_opens_the_serving_file_through_connect_readonly(tm
     )
     assert proc.returncode == 0, proc.stderr
     assert "duplicate_line" in proc.stdout
+
+
+def test_python_examples_of_the_serving_page_open_the_file_through_connect_readonly():
+    examples = [s for s in snippets() if s.fenced and re.search(r"\bimport\b", s.text)]
+    assert examples, f"{SERVING_DOC} has no Python example"
+    for example in examples:
+        assert "connect_readonly" in example.text, example.text
+        assert "duckdb.connect" not in example.text, example.text
