@@ -57,6 +57,7 @@ from customer_segmentation.segmentation.settings import (
 from customer_segmentation.segmentation.threads import (
     KMEANS_MODULES,
     SELECTION_MODULES,
+    SILHOUETTE_MODULES,
     single_threaded,
 )
 from customer_segmentation.segmentation.value_tiers import customer_value_tiers
@@ -336,6 +337,31 @@ def test_thread_limit_holds_until_the_last_of_overlapping_blocks_ends():
         second_checked.set()
     assert second_checked.is_set()
     assert max_threads() > 1  # restored once both have ended
+
+
+def test_a_block_in_another_thread_limits_openblas_too():
+    # threadpoolctl 3.8 lets only the first thread that limited OpenBLAS (process-wide) limit
+    # it again; dbt runs each Python model in one of its worker threads, all alive.
+    from threadpoolctl import threadpool_info
+
+    def openblas_threads() -> list[int]:
+        return [p["num_threads"] for p in threadpool_info() if p["internal_api"] == "openblas"]
+
+    with single_threaded(*SILHOUETTE_MODULES):
+        assert set(openblas_threads()) == {1}  # this thread now controlled OpenBLAS once
+    if max(openblas_threads()) == 1:
+        pytest.skip("OpenBLAS runs one thread here already (one core, or *_NUM_THREADS=1)")
+    seen: list[list[int]] = []
+
+    def block() -> None:
+        with single_threaded(*SILHOUETTE_MODULES):
+            seen.append(openblas_threads())
+
+    thread = threading.Thread(target=block)
+    thread.start()
+    thread.join(10)
+    assert seen and set(seen[0]) == {1}, seen
+    assert max(openblas_threads()) > 1  # restored afterwards
 
 
 def test_silhouettes_match_scikit_learn():
