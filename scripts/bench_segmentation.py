@@ -13,7 +13,7 @@
    recent customers buy more often, spend per order is log-normal, about 30% return something
    and about 1% return everything (monetary 0). With `--rfm-from`, the `marts.customer_rfm` of
    that DuckDB file (e.g. a `dbt build` of the generated 10M-line data) is copied instead.
-2. Each Python model of python_models/ runs in a process of its own, in dependency order: the
+2. Each Python model of the segmentation runs in a process of its own, in dependency order: the
    model file itself is loaded and its `model(dbt, session)` called with a stand-in `dbt` whose
    `ref()` returns the DuckDB relation (as dbt-duckdb does) and whose `config.get()` returns the
    project's defaults; the returned Arrow table is written back the way dbt-duckdb does
@@ -26,8 +26,9 @@
    its process, with the libraries loaded (as every Python model after the first in one dbt
    process), and that compute time is shown too; its table must equal the first one (the
    second run adds to wall and peak RSS, so compare those without `--warm`).
-3. `--dbt`: the same six models through `dbt run`, each in its own dbt process, then all six in
-   one process (what `dbt build` does); the time and peak RSS include dbt itself.
+3. `--dbt`: the same Python models and the SQL marts built on them (segment_profiles and the
+   loyalty marts) through `dbt run`, each in its own dbt process, then all of them in one
+   process (what `dbt build` does); the time and peak RSS include dbt itself.
 4. `--compare-minibatch`: for every k of the default sweep (2..10), on one thread as the models
    run, KMeans (n_init=10) on the sweep sample (what the models do), KMeans on all customers and
    MiniBatchKMeans (n_init=10, default batch size) on all customers; time and inertia on all
@@ -59,17 +60,18 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_DIR))
 
 AS_OF = dt.date(2011, 12, 10)
-# Dependency order of the Python models (each reads only tables made before it).
-MODELS = (
-    "segment_model_selection",
-    "customer_segments",
-    "segment_profiles",
-    "loyalty_programme",
-    "loyalty_programme_summary",
-    "customer_value_tiers",
-)
+# Dependency order of the Python models (each reads only tables made before it), with the
+# folder of python_models/ each lies in: its schema (folder config in dbt_project.yml).
+MODELS = {
+    "segment_model_selection": "marts",
+    "customer_segments": "marts",
+    "segment_silhouettes": "marts",
+    "customer_value_tiers": "marts",
+}
+# The SQL marts on top of them, built only with --dbt.
+SQL_MODELS = ("segment_profiles", "loyalty_programme", "loyalty_programme_summary")
 # Where each ref lives (generate_schema_name gives the configured schema names as they are).
-SCHEMAS = {"segment_personas": "reference"}
+SCHEMAS = {"segment_personas": "reference", **MODELS}
 
 
 # --------------------------------------------------------------------------- synthetic data
@@ -150,6 +152,7 @@ def step_generate(db: Path, customers: int, seed: int, rfm_from: Path | None = N
     with _connect(db) as con:
         con.execute("create schema if not exists marts")
         con.execute("create schema if not exists reference")
+        con.execute("create schema if not exists intermediate")
         con.register("rfm_arrow", rfm)
         con.execute("create or replace table marts.customer_rfm as select * from rfm_arrow")
         con.unregister("rfm_arrow")
@@ -168,7 +171,8 @@ def project_config() -> dict[str, dict[str, Any]]:
     import yaml
 
     project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
-    tiers = yaml.safe_load((PROJECT_DIR / "python_models" / "customer_value_tiers.yml").read_text())
+    tiers_yml = PROJECT_DIR / "python_models" / "marts" / "customer_value_tiers.yml"
+    tiers = yaml.safe_load(tiers_yml.read_text())
     dbt_vars = project["vars"]
     return {
         "segment_model_selection": {
@@ -219,9 +223,9 @@ class _TimedRelation:
 
 
 def step_model(db: Path, name: str, warm: bool = False) -> None:
-    """Run python_models/<name>.py as dbt-duckdb would, and materialize its table."""
+    """Run python_models/<folder>/<name>.py as dbt-duckdb would, and materialize its table."""
     spec = importlib.util.spec_from_file_location(
-        name, PROJECT_DIR / "python_models" / f"{name}.py"
+        name, PROJECT_DIR / "python_models" / MODELS[name] / f"{name}.py"
     )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -235,7 +239,9 @@ def step_model(db: Path, name: str, warm: bool = False) -> None:
         compute = time.perf_counter() - start - dbt.load_seconds
         start = time.perf_counter()
         con.register("__model_result", result)
-        con.execute(f"create or replace table marts.{name} as select * from __model_result")
+        con.execute(
+            f"create or replace table {MODELS[name]}.{name} as select * from __model_result"
+        )
         con.unregister("__model_result")
         write = time.perf_counter() - start
         load = dbt.load_seconds
@@ -272,13 +278,11 @@ def step_model(db: Path, name: str, warm: bool = False) -> None:
         first = result.slice(0, 1).to_pylist()[0]
         rows_used = ("fit_rows", "score_rows", "comparison_rows")
         print("    " + ", ".join(f"{c} {first[c]:,}" for c in rows_used if c in first))
-    if name == "segment_profiles":
+    if name == "segment_silhouettes":
         for row in result.to_pylist():
             print(
-                f"    {row['segment_id']} {row['segment_name']:<20} {row['customers']:>8,} "
-                f"customers ({row['share_of_customers']:.1%}), revenue "
-                f"{row['share_of_revenue']:.1%}, recency {row['mean_recency_days']:.0f} d, "
-                f"frequency {row['mean_frequency']:.1f}, silhouette {row['mean_silhouette']:.3f}"
+                f"    segment {row['segment_id']}: silhouette {row['mean_silhouette']:.3f} "
+                f"over {row['silhouette_sample_customers']:,} sampled customers"
             )
 
 
@@ -286,13 +290,20 @@ def step_minibatch(db: Path) -> None:
     """KMeans (as the models run it) against MiniBatchKMeans on all customers, per k."""
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
-    from customer_segmentation import segmentation as seg
+    from customer_segmentation.segmentation.clustering import N_INIT, RANDOM_STATE
+    from customer_segmentation.segmentation.features import (
+        SWEEP_SAMPLE_SIZE,
+        prepare_features,
+        sample_positions,
+    )
+    from customer_segmentation.segmentation.settings import DEFAULT_FEATURES
+    from customer_segmentation.segmentation.threads import KMEANS_MODULES, single_threaded
 
     with _connect(db) as con:
         rfm = con.table("marts.customer_rfm").to_arrow_table()
-    fm = seg.prepare_features(rfm, seg.DEFAULT_FEATURES)
+    fm = prepare_features(rfm, DEFAULT_FEATURES)
     x_all = fm.standardised
-    x_sweep = x_all[seg.sample_positions(fm.customer_ids, seg.SWEEP_SAMPLE_SIZE)]
+    x_sweep = x_all[sample_positions(fm.customer_ids, SWEEP_SAMPLE_SIZE)]
     print(f"  {len(x_all):,} customers, sweep sample {len(x_sweep):,}; one thread; inertia on all")
     print(
         f"  {'k':>3} {'KMeans sample':>16} {'KMeans all':>16} {'MiniBatch all':>16}"
@@ -300,13 +311,13 @@ def step_minibatch(db: Path) -> None:
     )
     totals = np.zeros(3)
     selected = {}
-    with seg._single_threaded(*seg.KMEANS_MODULES):
+    with single_threaded(*KMEANS_MODULES):
         for k in range(2, 11):
             fits = []
             for estimator, x in (
-                (KMeans(k, n_init=seg.N_INIT, random_state=seg.RANDOM_STATE), x_sweep),
-                (KMeans(k, n_init=seg.N_INIT, random_state=seg.RANDOM_STATE), x_all),
-                (MiniBatchKMeans(k, n_init=seg.N_INIT, random_state=seg.RANDOM_STATE), x_all),
+                (KMeans(k, n_init=N_INIT, random_state=RANDOM_STATE), x_sweep),
+                (KMeans(k, n_init=N_INIT, random_state=RANDOM_STATE), x_all),
+                (MiniBatchKMeans(k, n_init=N_INIT, random_state=RANDOM_STATE), x_all),
             ):
                 start = time.perf_counter()
                 estimator.fit(x)
@@ -321,10 +332,10 @@ def step_minibatch(db: Path) -> None:
         print("  final refit on all customers from the sweep's centroids (n_init=1):")
         for k in (5, 8):
             for label, estimator in (
-                ("KMeans", KMeans(k, init=selected[k], n_init=1, random_state=seg.RANDOM_STATE)),
+                ("KMeans", KMeans(k, init=selected[k], n_init=1, random_state=RANDOM_STATE)),
                 (
                     "MiniBatchKMeans",
-                    MiniBatchKMeans(k, init=selected[k], n_init=1, random_state=seg.RANDOM_STATE),
+                    MiniBatchKMeans(k, init=selected[k], n_init=1, random_state=RANDOM_STATE),
                 ),
             ):
                 start = time.perf_counter()
@@ -439,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(
         "Python models (model code, Arrow in and out, one process each)", model_rows, splits
     )
-    print(f"  (wall clock of the six: {time.perf_counter() - start:.1f} s)")
+    print(f"  (wall clock of the {len(MODELS)}: {time.perf_counter() - start:.1f} s)")
     rows += model_rows
 
     if args.dbt:
@@ -457,17 +468,16 @@ def main(argv: list[str] | None = None) -> int:
         run_measured(
             "dbt seed segment_personas", [dbt, "seed", "-s", "segment_personas", *paths], env
         )
+        every = [*MODELS, *SQL_MODELS]
         dbt_rows = [
             run_measured(f"dbt run -s {name}", [dbt, "run", "-s", name, *paths], env)
-            for name in MODELS
+            for name in every
         ]
         dbt_rows.append(
-            run_measured(
-                "dbt run -s <all six> (one process)", [dbt, "run", "-s", *MODELS, *paths], env
-            )
+            run_measured("dbt run -s <all> (one process)", [dbt, "run", "-s", *every, *paths], env)
         )
         print_summary("dbt (each includes dbt start-up and parsing)", dbt_rows[:-1])
-        print_summary("dbt, the six models in one process", dbt_rows[-1:])
+        print_summary(f"dbt, the {len(every)} models in one process", dbt_rows[-1:])
 
     if args.compare_minibatch:
         run_measured("KMeans vs MiniBatchKMeans", [*me, "--step", "minibatch"])

@@ -28,6 +28,7 @@ def model(dbt, session):
         dbt.ref("sales_by_weekday_hour"),
         dbt.ref("segment_model_selection"),
         dbt.ref("segment_profiles"),
+        dbt.ref("segment_silhouettes"),
     )
     row = publish_in_build(session, dbt.this.database)
     return pa.Table.from_pylist(

@@ -13,7 +13,9 @@ from pathlib import Path
 import pyarrow as pa
 from conftest import build_ok, failure_summary, run_dbt
 
-from customer_segmentation import segmentation as seg
+from customer_segmentation.segmentation.segments import fit_customer_segments
+from customer_segmentation.segmentation.selection import select_segment_count
+from customer_segmentation.segmentation.settings import validate_settings
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 # The segmentation marts and what they read (`@`: also the personas seed of its descendants),
@@ -130,10 +132,10 @@ def test_repeated_feature_vectors_limit_k_too():
         }
     )
     distinct = len(set(features))
-    selection = seg.select_segment_count(table, seg.validate_settings())
+    selection = select_segment_count(table, validate_settings())
     assert selection.column("k").to_pylist() == list(range(2, distinct + 1))
     rule = selection.column("selection_rule")[0].as_py()
     assert "segment_k_max = 10" in rule and f"{len(features)} customers" in rule, rule
     assert f"{distinct} distinct feature vectors" in rule, rule
-    segments = seg.fit_customer_segments(table, selection)
+    segments = fit_customer_segments(table, selection)
     assert segments.num_rows == len(features)

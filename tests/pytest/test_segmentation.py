@@ -12,9 +12,11 @@ import csv
 import datetime as dt
 import os
 import re
+import statistics
 import subprocess
 import sys
 import textwrap
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -27,7 +29,31 @@ from sklearn.metrics import (
 )
 from sklearn.preprocessing import StandardScaler
 
-from customer_segmentation import segmentation as seg
+from customer_segmentation.segmentation import selection as selection_module
+from customer_segmentation.segmentation.clustering import N_INIT, RANDOM_STATE, silhouettes
+from customer_segmentation.segmentation.features import (
+    log1p_clipped,
+    prepare_features,
+    sample_positions,
+    standardise,
+)
+from customer_segmentation.segmentation.segments import (
+    fit_customer_segments,
+    order_clusters,
+    persona_lookup,
+    segment_silhouettes,
+)
+from customer_segmentation.segmentation.selection import (
+    choose_k,
+    knee_distances,
+    select_segment_count,
+)
+from customer_segmentation.segmentation.settings import (
+    DEFAULT_FEATURES,
+    SegmentSettings,
+    validate_settings,
+)
+from customer_segmentation.segmentation.value_tiers import customer_value_tiers
 
 AS_OF = dt.date(2011, 12, 10)
 # Group centres in original units: (recency_days, frequency, monetary), best customers first.
@@ -79,10 +105,10 @@ def truth_by_id(table: pa.Table, truth: np.ndarray, ids: np.ndarray) -> np.ndarr
     return np.array([lookup[i] for i in ids.tolist()])
 
 
-def segment(table: pa.Table, settings: seg.SegmentSettings | None = None):
+def segment(table: pa.Table, settings: SegmentSettings | None = None):
     """What the models do: the selection table, then the customer segments."""
-    selection = seg.select_segment_count(table, settings or seg.validate_settings())
-    return selection, seg.fit_customer_segments(table, selection)
+    selection = select_segment_count(table, settings or validate_settings())
+    return selection, fit_customer_segments(table, selection)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +138,7 @@ def test_selection_table_reports_every_k_and_the_comparison(four_groups):
     rows = selection.to_pylist()
     assert [row["k"] for row in rows] == list(range(2, 11))
     for row in rows:
-        assert row["n_init"] == seg.N_INIT and row["random_state"] == seg.RANDOM_STATE
+        assert row["n_init"] == N_INIT and row["random_state"] == RANDOM_STATE
         for metric in ("silhouette", "gmm_silhouette", "agglomerative_silhouette"):
             assert -1 <= row[metric] <= 1
     best = max(rows, key=lambda row: row["silhouette"])
@@ -124,9 +150,9 @@ def test_sampled_selection_recovers_the_groups(monkeypatch):
     # The samples made small enough for the test data, so that the sampled path runs: the sweep
     # on part of the customers, nested score and comparison samples, the refit on all.
     table, truth = blobs(4, seed=4)
-    monkeypatch.setattr(seg, "SWEEP_SAMPLE_SIZE", 700)
-    monkeypatch.setattr(seg, "SCORE_SAMPLE_SIZE", 400)
-    monkeypatch.setattr(seg, "COMPARISON_SAMPLE_SIZE", 200)
+    monkeypatch.setattr(selection_module, "SWEEP_SAMPLE_SIZE", 700)
+    monkeypatch.setattr(selection_module, "SCORE_SAMPLE_SIZE", 400)
+    monkeypatch.setattr(selection_module, "COMPARISON_SAMPLE_SIZE", 200)
     selection, segments = segment(table)
     rows = selection.to_pylist()
     used = {(row["fit_rows"], row["score_rows"], row["comparison_rows"]) for row in rows}
@@ -140,7 +166,7 @@ def test_sampled_selection_recovers_the_groups(monkeypatch):
 
 def test_fixed_segment_k_overrides_the_rule(four_groups):
     table = four_groups[0]
-    selection, segments = segment(table, seg.validate_settings(k_fixed=3))
+    selection, segments = segment(table, validate_settings(k_fixed=3))
     chosen = [row for row in selection.to_pylist() if row["is_selected"]]
     assert [row["k"] for row in chosen] == [3]
     assert chosen[0]["selection_rule"].startswith("fixed by dbt var segment_k = 3")
@@ -151,16 +177,16 @@ def test_fixed_segment_k_overrides_the_rule(four_groups):
 def test_choose_k_knee_then_silhouette_tie_break():
     ks = [2, 3, 4, 5, 6, 7, 8]
     inertia = [100, 60, 20, 17, 15, 14, 13]  # knee at 4
-    assert seg.choose_k(ks, inertia, [0.5] * 7).k == 4
+    assert choose_k(ks, inertia, [0.5] * 7).k == 4
     # 3 and 4 both within 90% of the largest knee distance: the better silhouette wins.
     close = [100, 43, 29, 23, 19, 16, 13]
-    distances = seg.knee_distances(ks, close)
+    distances = knee_distances(ks, close)
     assert distances[1] >= 0.9 * distances.max() and distances[2] >= 0.9 * distances.max()
     sil = [0.2, 0.3, 0.6, 0.1, 0.1, 0.1, 0.1]
-    assert seg.choose_k(ks, close, sil).k == 4
-    assert seg.choose_k(ks, close, [0.2, 0.6, 0.3, 0.1, 0.1, 0.1, 0.1]).k == 3
+    assert choose_k(ks, close, sil).k == 4
+    assert choose_k(ks, close, [0.2, 0.6, 0.3, 0.1, 0.1, 0.1, 0.1]).k == 3
     # Fewer than three k: the highest silhouette.
-    assert seg.choose_k([2, 3], [10, 5], [0.4, 0.3]).k == 2
+    assert choose_k([2, 3], [10, 5], [0.4, 0.3]).k == 2
 
 
 @pytest.mark.parametrize(
@@ -176,7 +202,7 @@ def test_choose_k_knee_then_silhouette_tie_break():
 )
 def test_bad_settings_fail_naming_the_var(kwargs, var):
     with pytest.raises(ValueError, match=var):
-        seg.validate_settings(**kwargs)
+        validate_settings(**kwargs)
 
 
 # --------------------------------------------------------------------------- segment ids
@@ -200,12 +226,12 @@ def test_segment_ids_do_not_depend_on_kmeans_label_numbers():
     labels = rng.integers(0, 4, 200)
     monetary = np.array([10.0, 1000.0, 1.0, 100.0])[labels] * rng.uniform(0.9, 1.1, 200)
     centers = rng.normal(size=(4, 3))
-    expected = seg.order_clusters(labels, monetary, centers)
+    expected = order_clusters(labels, monetary, centers)
     assert set(expected[labels == 1]) == {1} and set(expected[labels == 2]) == {4}
     for perm in ([3, 2, 1, 0], [1, 3, 0, 2]):
         relabelled = np.asarray(perm)[labels]
         inverse = np.argsort(perm)
-        same = seg.order_clusters(relabelled, monetary, centers[inverse])
+        same = order_clusters(relabelled, monetary, centers[inverse])
         np.testing.assert_array_equal(same, expected)
 
 
@@ -225,7 +251,7 @@ def test_same_input_gives_the_identical_table_whatever_the_row_order(four_groups
 def test_segment_rows_carry_the_features_names_and_distances(four_groups):
     table, _, _, segments = four_groups
     personas = load_personas()
-    named = seg.fit_customer_segments(table, four_groups[2], personas)
+    named = fit_customer_segments(table, four_groups[2], personas)
     assert named.num_rows == table.num_rows
     names = dict(
         zip(
@@ -246,7 +272,7 @@ def test_segment_rows_carry_the_features_names_and_distances(four_groups):
 
 def test_negative_and_zero_values_count_as_zero_before_log1p():
     np.testing.assert_array_equal(
-        seg.log1p_clipped(np.array([-5.0, 0.0, 1.0])), [0.0, 0.0, np.log(2.0)]
+        log1p_clipped(np.array([-5.0, 0.0, 1.0])), [0.0, 0.0, np.log(2.0)]
     )
     table = pa.table(
         {
@@ -256,81 +282,122 @@ def test_negative_and_zero_values_count_as_zero_before_log1p():
             "monetary": [-20.0, 0.0, 100.0, 50.0],
         }
     )
-    fm = seg.prepare_features(table, seg.DEFAULT_FEATURES)
+    fm = prepare_features(table, DEFAULT_FEATURES)
     assert fm.customer_ids.tolist() == [1, 2, 3, 4]
     assert fm.standardised[0, 2] == fm.standardised[2, 2]  # 0 and -20 are the same spend
     np.testing.assert_allclose(fm.standardised.mean(axis=0), 0, atol=1e-12)
     with pytest.raises(ValueError, match="infinite or NaN"):
-        seg.prepare_features(
+        prepare_features(
             table.set_column(3, "monetary", pa.array([1.0, np.nan, 2, 3])), ["monetary"]
         )
 
 
 def test_sample_is_deterministic_nested_and_free_of_row_order():
     ids = np.arange(1, 5_001, dtype=np.int64)
-    small = set(ids[seg.sample_positions(ids, 500)].tolist())
-    large = set(ids[seg.sample_positions(ids, 1_000)].tolist())
+    small = set(ids[sample_positions(ids, 500)].tolist())
+    large = set(ids[sample_positions(ids, 1_000)].tolist())
     assert len(small) == 500 and small <= large
     shuffled = np.random.default_rng(0).permutation(ids)
-    assert set(shuffled[seg.sample_positions(shuffled, 500)].tolist()) == small
-    assert seg.sample_positions(ids[:100], 500).tolist() == list(range(100))
+    assert set(shuffled[sample_positions(shuffled, 500)].tolist()) == small
+    assert sample_positions(ids[:100], 500).tolist() == list(range(100))
 
 
-def test_thread_limit_holds_in_every_thread_once_any_block_began():
-    """dbt runs Python models side by side in threads: a block ending must not give another
-    thread's running block its BLAS and OpenMP threads back. (Restoring the limits when the
-    last of overlapping blocks ended still let segment_profiles' silhouettes run on two BLAS
-    threads in a full build: the last bits of mean_silhouette changed from build to build.)
-    In a fresh process: blocks of this process leave the limits set for good."""
-    code = textwrap.dedent(
-        """
-        import threading
-        from threadpoolctl import threadpool_info
-        from customer_segmentation import segmentation as seg
-
-        def max_threads():
-            return max(pool["num_threads"] for pool in threadpool_info())
-
-        import sklearn.cluster, scipy.spatial.distance  # noqa: E401 (loaded: limits apply)
-        if max_threads() == 1:
-            print("one thread already")
-            raise SystemExit
-        first_started, first_may_end = threading.Event(), threading.Event()
-
-        def first_block():
-            with seg._single_threaded(*seg.KMEANS_MODULES):
-                first_started.set()
-                first_may_end.wait(10)
-
-        thread = threading.Thread(target=first_block)
-        thread.start()
-        first_started.wait(10)
-        with seg._single_threaded(*seg.SELECTION_MODULES):
-            first_may_end.set()
-            thread.join(10)
-            assert not thread.is_alive()
-            assert max_threads() == 1, "the first block ended: this one must still run on one"
-        later = []
-
-        def later_block():
-            with seg._single_threaded(*seg.SILHOUETTE_MODULES):
-                later.append(max_threads())
-
-        thread = threading.Thread(target=later_block)
-        thread.start()
-        thread.join(10)
-        assert later == [1], later
-        print("ok")
-        """
-    )
+def run_fresh(code: str) -> str:
+    """Run `code` in a fresh Python process (its own thread pools); return its output."""
     env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
     proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True, text=True
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     if proc.stdout.strip() == "one thread already":
         pytest.skip("the thread pools run one thread here already (one core, or *_NUM_THREADS=1)")
-    assert proc.stdout.strip() == "ok", proc.stdout
+    return proc.stdout.strip()
+
+
+THREAD_TEST_PRELUDE = """
+    import threading
+    import sklearn.cluster, scipy.spatial.distance  # loaded, so the limits apply to them
+    from threadpoolctl import threadpool_info
+    from customer_segmentation.segmentation.threads import (
+        KMEANS_MODULES, SELECTION_MODULES, SILHOUETTE_MODULES, single_threaded,
+    )
+
+    def max_threads():
+        return max(pool["num_threads"] for pool in threadpool_info())
+
+    def openblas_threads():
+        return {p["num_threads"] for p in threadpool_info() if p["internal_api"] == "openblas"}
+
+    if max_threads() == 1:
+        print("one thread already")
+        raise SystemExit
+
+    def in_thread(function):
+        thread = threading.Thread(target=function)
+        thread.start()
+        return thread
+"""
+
+
+def test_thread_limit_holds_in_every_thread_once_any_block_began():
+    """dbt runs Python models side by side in threads: a block ending must not give another
+    thread's running block its BLAS and OpenMP threads back (segment silhouettes differed in
+    the last bits from build to build)."""
+    code = (
+        THREAD_TEST_PRELUDE
+        + """
+    first_started, first_may_end = threading.Event(), threading.Event()
+
+    def first_block():
+        with single_threaded(*KMEANS_MODULES):
+            first_started.set()
+            first_may_end.wait(10)
+
+    thread = in_thread(first_block)
+    first_started.wait(10)
+    with single_threaded(*SELECTION_MODULES):
+        first_may_end.set()
+        thread.join(10)
+        assert not thread.is_alive()
+        assert max_threads() == 1, "the first block ended: this one must still run on one"
+    later = []
+
+    def later_block():
+        with single_threaded(*SILHOUETTE_MODULES):
+            later.append(max_threads())
+
+    in_thread(later_block).join(10)
+    assert later == [1], later
+    print("ok")
+    """
+    )
+    assert run_fresh(code) == "ok"
+
+
+def test_a_block_in_another_thread_limits_openblas_too():
+    """threadpoolctl 3.8 lets only the first thread that limited OpenBLAS (process-wide) limit
+    it again; dbt runs each Python model in one of its worker threads, all alive."""
+    code = (
+        THREAD_TEST_PRELUDE
+        + """
+    with single_threaded(*SILHOUETTE_MODULES):
+        assert openblas_threads() == {1}  # this thread now controls OpenBLAS
+    seen = []
+
+    def block():
+        with single_threaded(*SILHOUETTE_MODULES):
+            seen.append(openblas_threads())
+
+    in_thread(block).join(10)
+    assert seen == [{1}], seen
+    print("ok")
+    """
+    )
+    assert run_fresh(code) == "ok"
 
 
 def test_silhouettes_match_scikit_learn():
@@ -338,12 +405,12 @@ def test_silhouettes_match_scikit_learn():
     points = rng.normal(size=(300, 3))
     labelings = [rng.integers(0, k, 300) for k in (2, 3, 6)]
     labelings.append(np.r_[np.zeros(299, dtype=int), 1])  # a singleton cluster scores 0
-    ours = seg.silhouettes(points, labelings)
-    blocked = seg.silhouettes(points, labelings, block_elements=7_000)  # 23-row blocks
+    ours = silhouettes(points, labelings)
+    blocked = silhouettes(points, labelings, block_elements=7_000)  # 23-row blocks
     for labels, values, again in zip(labelings, ours, blocked, strict=True):
         np.testing.assert_allclose(values, silhouette_samples(points, labels), atol=1e-12)
         np.testing.assert_allclose(again, values, atol=1e-12)
-    assert np.isnan(seg.silhouettes(points, [np.zeros(300, dtype=int)])[0]).all()
+    assert np.isnan(silhouettes(points, [np.zeros(300, dtype=int)])[0]).all()
 
 
 def test_standardise_is_standard_scaler_bit_for_bit():
@@ -358,7 +425,7 @@ def test_standardise_is_standard_scaler_bit_for_bit():
         ]
     )
     scaler = StandardScaler().fit(values)
-    out, mean, scale = seg.standardise(values)
+    out, mean, scale = standardise(values)
     np.testing.assert_array_equal(out, scaler.transform(values))
     np.testing.assert_array_equal(mean, scaler.mean_)
     np.testing.assert_array_equal(scale, scaler.scale_)
@@ -374,7 +441,7 @@ def test_a_fresh_process_fits_on_one_thread_and_repeats_itself():
         import numpy as np
         import pyarrow as pa
         from threadpoolctl import threadpool_info
-        from customer_segmentation import segmentation as seg
+        from customer_segmentation.segmentation import segments as segs, threads, value_tiers
 
         assert "sklearn" not in sys.modules, "scikit-learn imported with the package"
         rng = np.random.default_rng(0)
@@ -392,20 +459,21 @@ def test_a_fresh_process_fits_on_one_thread_and_repeats_itself():
             "k": pa.array(np.full(n, 3, dtype=np.int32)),
             "distance_to_centroid": pa.array(np.zeros(n)),
         })
-        seg.loyalty_members(segments, table)
-        seg.loyalty_summary(segments, table)
-        assert "sklearn" not in sys.modules, "the loyalty steps imported scikit-learn"
         selection = pa.Table.from_pylist([{
             "k": 3, "is_selected": True, "features": "recency_days,frequency,monetary",
             "centroids_json": json.dumps([[-1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, -1.0, -1.0]]),
         }])
-        first = seg.fit_customer_segments(table, selection)
-        assert first.equals(seg.fit_customer_segments(table, selection))
-        tiers = seg.customer_value_tiers(table)
-        assert tiers.equals(seg.customer_value_tiers(table))
-        for modules in (seg.KMEANS_MODULES, seg.SELECTION_MODULES, seg.SILHOUETTE_MODULES):
-            with seg._single_threaded(*modules):
-                assert all(pool["num_threads"] == 1 for pool in threadpool_info()), modules
+        silhouettes = segs.segment_silhouettes(segments, table, selection)
+        assert silhouettes.equals(segs.segment_silhouettes(segments, table, selection))
+        assert "sklearn" not in sys.modules, "the silhouettes step imported scikit-learn"
+        first = segs.fit_customer_segments(table, selection)
+        assert first.equals(segs.fit_customer_segments(table, selection))
+        tiers = value_tiers.customer_value_tiers(table)
+        assert tiers.equals(value_tiers.customer_value_tiers(table))
+        modules = (threads.KMEANS_MODULES, threads.SELECTION_MODULES, threads.SILHOUETTE_MODULES)
+        for used in modules:
+            with threads.single_threaded(*used):
+                assert all(pool["num_threads"] == 1 for pool in threadpool_info()), used
         print("ok")
         """
     )
@@ -416,50 +484,121 @@ def test_a_fresh_process_fits_on_one_thread_and_repeats_itself():
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 
+# --------------------------------------------------------------------------- silhouettes
+
+
+def test_segment_silhouettes_are_scikit_learns_per_segment(four_groups):
+    table, _, selection, segments = four_groups
+    result = segment_silhouettes(segments, table, selection).to_pylist()
+    assert [row["segment_id"] for row in result] == [1, 2, 3, 4]
+    # Fewer customers than the score sample: every customer counts, labelled as in segments.
+    fm = prepare_features(table, DEFAULT_FEATURES)
+    labels = segments.column("segment_id").to_numpy()  # sorted by customer_id, like fm
+    assert (segments.column("customer_id").to_numpy() == fm.customer_ids).all()
+    expected = silhouette_samples(fm.standardised, labels)
+    for row in result:
+        members = expected[labels == row["segment_id"]]
+        assert row["silhouette_sample_customers"] == len(members)
+        assert row["mean_silhouette"] == pytest.approx(members.mean(), abs=1e-12)
+        assert row["mean_silhouette"] > 0.5
+    shuffled = table.take(np.random.default_rng(2).permutation(table.num_rows))
+    assert segment_silhouettes(segments, shuffled, selection).to_pylist() == result
+
+
+def test_segment_silhouettes_fail_when_segments_do_not_match_customers(four_groups):
+    table, _, selection, segments = four_groups
+    with pytest.raises(ValueError, match="does not match customer_rfm: 1 customer"):
+        segment_silhouettes(segments.slice(1), table, selection)
+    twice = pa.concat_tables([segments, segments.slice(0, 1)])
+    with pytest.raises(ValueError, match="customer_id is not unique"):
+        segment_silhouettes(twice, table, selection)
+
+
 # --------------------------------------------------------------------------- profiles, loyalty
 
 
-def test_profiles_split_customers_and_revenue_and_loyalty_is_segment_one(four_groups):
-    table, _, selection, segments = four_groups
-    profiles = seg.segment_profiles(segments, table, selection).to_pylist()
-    assert [row["segment_id"] for row in profiles] == [1, 2, 3, 4]
-    assert sum(row["share_of_customers"] for row in profiles) == pytest.approx(1)
-    assert sum(row["share_of_revenue"] for row in profiles) == pytest.approx(1)
-    assert sum(row["customers"] for row in profiles) == table.num_rows
-    means = [row["mean_monetary"] for row in profiles]
-    assert means == sorted(means, reverse=True)
-    assert all(row["mean_silhouette"] > 0.5 for row in profiles)
+def test_profiles_and_loyalty_marts_recompute_from_the_customers(sample_build):
+    """segment_profiles and the loyalty marts (SQL) against the same figures computed here from
+    customer_rfm and customer_segments: exact sums and medians (Decimal), means, centroids."""
+    measures = (
+        "recency_days",
+        "frequency",
+        "monetary",
+        "avg_order_value",
+        "distinct_products",
+        "returned_amount",
+        "return_lines",
+    )
+    rows = sample_build.query(
+        f"select segments.segment_id, {', '.join(f'rfm.{m}' for m in measures)} "
+        "from marts.customer_rfm as rfm "
+        "left join marts.customer_segments as segments using (customer_id)"
+    )
+    by_segment: dict[int, list[tuple]] = {}
+    for segment_id, *values in rows:
+        by_segment.setdefault(segment_id, []).append(tuple(values))
+    [(k,)] = sample_build.query("select k from marts.segment_model_selection where is_selected")
+    assert sorted(by_segment) == list(range(1, k + 1))  # no customer without a segment
+    total_revenue = sum((row[1 + measures.index("monetary")] for row in rows), Decimal(0))
+    profiles = sample_build.df("select * from marts.segment_profiles").to_dict("records")
+    assert [row["segment_id"] for row in profiles] == list(range(1, k + 1))
+    for row in profiles:
+        customers = by_segment[row["segment_id"]]
+        columns = {m: [Decimal(c[i]) for c in customers] for i, m in enumerate(measures)}
+        assert row["customers"] == len(customers) and row["k"] == k
+        assert row["share_of_customers"] == len(customers) / len(rows)
+        revenue = sum(columns["monetary"], Decimal(0))
+        assert row["revenue"] == float(revenue)  # the exact sum, rounded once
+        assert row["share_of_revenue"] == pytest.approx(float(revenue / total_revenue), rel=1e-15)
+        for measure, values in columns.items():
+            mean = float(sum(values, Decimal(0)) / len(values))
+            assert row[f"mean_{measure}"] == pytest.approx(mean, rel=1e-15), measure
+            assert row[f"median_{measure}"] == float(statistics.median(values)), measure
+        for feature in DEFAULT_FEATURES:
+            logged = log1p_clipped(np.array(columns[feature], dtype=np.float64))
+            centroid = float(np.expm1(logged.mean()))
+            assert row[f"centroid_{feature}"] == pytest.approx(centroid, rel=1e-14), feature
+    personas = sample_build.query(
+        "select segment_name, description, marketing_action from reference.segment_personas "
+        "where k = ? order by rank",
+        [k],
+    )
+    assert [
+        (row["segment_name"], row["persona_description"], row["marketing_action"])
+        for row in profiles
+    ] == personas
+    silhouettes_by_segment = sample_build.query(
+        "select segment_id, mean_silhouette, silhouette_sample_customers "
+        "from marts.segment_silhouettes order by segment_id"
+    )
+    assert silhouettes_by_segment == [
+        (row["segment_id"], row["mean_silhouette"], row["silhouette_sample_customers"])
+        for row in profiles
+    ]
 
-    members = seg.loyalty_members(segments, table)
-    segment_one = segments.filter(pc.equal(segments.column("segment_id"), 1))
-    assert members.column("customer_id").equals(segment_one.column("customer_id"))
-    summary = seg.loyalty_summary(segments, table).to_pylist()[0]
-    assert summary["members"] == members.num_rows == profiles[0]["customers"]
-    assert summary["share_of_revenue"] == profiles[0]["share_of_revenue"]
-    # Row order of either input changes nothing.
-    shuffled = table.take(np.random.default_rng(2).permutation(table.num_rows))
-    assert seg.loyalty_members(segments, shuffled).equals(members)
-    assert seg.segment_profiles(segments, shuffled, selection).to_pylist() == profiles
-
-
-def test_profiles_and_loyalty_fail_when_segments_do_not_match_customers(four_groups):
-    table, _, selection, segments = four_groups
-    fewer = segments.slice(1)
-    with pytest.raises(ValueError, match="does not match customer_rfm: 1 customer"):
-        seg.loyalty_summary(fewer, table)
-    with pytest.raises(ValueError, match="does not match customer_rfm"):
-        seg.segment_profiles(fewer, table, selection)
-    twice = pa.concat_tables([segments, segments.slice(0, 1)])
-    with pytest.raises(ValueError, match="customer_id is not unique"):
-        seg.loyalty_summary(twice, table)
-    members = segments.filter(pc.equal(segments.column("segment_id"), 1))
-    with pytest.raises(ValueError, match="missing from customer_rfm"):
-        seg.loyalty_members(
-            members,
-            table.filter(
-                pc.not_equal(table.column("customer_id"), members.column("customer_id")[0])
-            ),
-        )
+    programme = "select customer_id, country, monetary, rfm_segment, as_of_date from marts."
+    assert sample_build.query(f"{programme}loyalty_programme") == sample_build.query(
+        f"{programme}customer_rfm where customer_id in "
+        "(select customer_id from marts.customer_segments where segment_id = 1) "
+        "order by customer_id"
+    )
+    [summary] = sample_build.df("select * from marts.loyalty_programme_summary").to_dict("records")
+    first = profiles[0]
+    assert summary["members"] == first["customers"] == len(by_segment[1])
+    assert summary["customers"] == len(rows)
+    assert summary["total_revenue"] == float(total_revenue)
+    for column in (
+        "segment_name",
+        "revenue",
+        "share_of_customers",
+        "share_of_revenue",
+        "mean_monetary",
+        "median_monetary",
+        "mean_frequency",
+        "mean_recency_days",
+    ):
+        assert summary[column] == first[column], column
+    assert summary["segment_name"] == "Insiders"
 
 
 # --------------------------------------------------------------------------- value tiers
@@ -476,8 +615,8 @@ def test_value_tiers_higher_is_better():
             "monetary": pa.array(np.round(np.exp(rng.normal(6, 1.2, n)), 2)),
         }
     )
-    tiers = seg.customer_value_tiers(table)
-    assert tiers.equals(seg.customer_value_tiers(table))
+    tiers = customer_value_tiers(table)
+    assert tiers.equals(customer_value_tiers(table))
     cols = {name: tiers.column(name).to_numpy() for name in tiers.column_names[:9]}
     for value, cluster, sign in (
         ("recency_days", "recency_cluster", -1),  # fewer days is better
@@ -497,7 +636,7 @@ def test_value_tiers_higher_is_better():
 
 def test_value_tiers_of_the_groups(four_groups):
     table, truth, _, _ = four_groups
-    tiers = seg.customer_value_tiers(table)
+    tiers = customer_value_tiers(table)
     groups = truth_by_id(table, truth, tiers.column("customer_id").to_numpy())
     tier = np.asarray(tiers.column("value_tier").to_pylist())
     assert set(tier[groups == 0]) == {"High"}
@@ -524,7 +663,7 @@ def test_persona_names_rank_spend_and_claim_nothing_else():
         re.IGNORECASE,
     )
     for k in range(2, 21):
-        found = seg.persona_lookup(personas, k)
+        found = persona_lookup(personas, k)
         names = [persona.name for persona in found.values()]
         assert names[0] == "Insiders" and len(set(names)) == k
         for persona in found.values():

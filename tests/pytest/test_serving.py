@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import sqlalchemy as sa
+import yaml
 from conftest import DBT, PROJECT_DIR, DbtResult, run_dbt
 
 from customer_segmentation import publish
@@ -182,6 +183,38 @@ def test_publish_copies_every_mart_and_only_marts(sample_build: DbtResult, serve
     assert info[2] == ", ".join(sorted(counts)) and info[3] == sum(counts.values())
     assert info[0] <= info[1]
     assert info[4] == "{}"
+
+
+def test_every_model_takes_its_schema_from_its_folder_and_every_mart_is_served(
+    sample_build: DbtResult,
+):
+    """Schemas come once from the folder config in dbt_project.yml: every model lies in a
+    configured folder (models/<layer>/ or python_models/<layer>/) and has that folder's schema,
+    so no mart, SQL or Python, can end up outside schema marts (a .py left at the top of
+    python_models/ would); and every model the manifest puts in schema marts is in the serving
+    file the build published."""
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
+    folders = {
+        name: config
+        for name, config in project["models"][project["name"]].items()
+        if isinstance(config, dict)
+    }
+    models = [
+        n for n in manifest_of(sample_build)["nodes"].values() if n["resource_type"] == "model"
+    ]
+    misplaced = {
+        node["original_file_path"]: node["schema"]
+        for node in models
+        if len(node["fqn"]) != 3
+        or node["fqn"][1] not in folders
+        or node["schema"] != folders[node["fqn"][1]]["+schema"]
+    }
+    assert not misplaced, f"models outside a configured folder or its config: {misplaced}"
+    by_folder = sorted(n.get("alias") or n["name"] for n in models if n["fqn"][1] == "marts")
+    assert by_folder == manifest_marts(sample_build)
+    _, served = serving_snapshot(sample_build.duckdb_path.parent / "serving.duckdb")
+    missing = sorted(set(manifest_marts(sample_build)) - set(served))
+    assert not missing, f"marts missing from the serving file: {missing}"
 
 
 def test_a_plain_dbt_build_publishes_itself(sample_build: DbtResult):

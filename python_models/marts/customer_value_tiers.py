@@ -1,14 +1,10 @@
 """One row per customer: 1-D KMeans scores of R, F and M, their sum and the value tier."""
 
-from customer_segmentation.segmentation import (
-    VALUE_TIER_COLUMNS,
-    customer_value_tiers,
-    rfm_columns,
-)
+from customer_segmentation.segmentation.tables import rfm_columns
+from customer_segmentation.segmentation.value_tiers import VALUE_TIER_COLUMNS, customer_value_tiers
 
 
 def model(dbt, session):
-    dbt.config(materialized="table")
     # Only the columns used cross from DuckDB to Python, as Arrow. clusters_per_dimension is
     # set in customer_value_tiers.yml; the package validates it.
     return customer_value_tiers(

@@ -1,14 +1,11 @@
 """KMeans model selection over k for the customer segments (one row per k tried)."""
 
-from customer_segmentation.segmentation import (
-    rfm_columns,
-    select_segment_count,
-    validate_settings,
-)
+from customer_segmentation.segmentation.selection import select_segment_count
+from customer_segmentation.segmentation.settings import validate_settings
+from customer_segmentation.segmentation.tables import rfm_columns
 
 
 def model(dbt, session):
-    dbt.config(materialized="table")
     # The vars arrive through the config in segment_model_selection.yml; re-validated here.
     settings = validate_settings(
         dbt.config.get("segment_k_min"),

@@ -1,0 +1,39 @@
+"""One BLAS/OpenMP thread for every fit, so the same input gives the identical table."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from threadpoolctl import threadpool_limits
+
+# What each step's single-threaded block uses (see `single_threaded`).
+KMEANS_MODULES = ("sklearn.cluster",)
+SELECTION_MODULES = (
+    "sklearn.cluster",
+    "sklearn.mixture",
+    "sklearn.metrics",
+    "scipy.cluster.hierarchy",
+    "scipy.spatial.distance",
+)
+SILHOUETTE_MODULES = ("scipy.spatial.distance",)
+
+
+@contextmanager
+def single_threaded(*modules: str) -> Iterator[None]:
+    """One OpenMP/BLAS thread: scikit-learn's threaded KMeans reduction is order-dependent.
+
+    threadpoolctl limits only the thread pools of libraries already loaded, so the modules the
+    block will use are imported first (scikit-learn loads its OpenMP runtime, SciPy its own
+    OpenBLAS). The limits are set on every entry and never restored. dbt runs Python models
+    side by side in its worker threads; OpenBLAS's limit is process-wide and threadpoolctl 3.8
+    lets only the first thread that set it set it again (the others' calls are silently
+    ignored), OpenMP's is per thread. Restoring the limits when blocks ended gave OpenBLAS its
+    threads back while another worker's block still ran: segment silhouettes that differed in
+    the last bits from build to build. Nothing else in the dbt process uses BLAS or OpenMP.
+    """
+    for module in modules:
+        importlib.import_module(module)
+    threadpool_limits(limits=1)
+    yield
