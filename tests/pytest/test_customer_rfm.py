@@ -32,9 +32,9 @@ PUBLISHED_VARS = {
     "min_unit_price": 0,
     "drop_exact_duplicates": False,
 }
-#: Seeds and models up to customer_rfm and monthly_kpis, without tests (the default build has
-#: run them).
-PUBLISHED_BUILD = ["build", "-s", "+customer_rfm", "+monthly_kpis"]
+#: Seeds and models up to fct_order_lines, customer_rfm and monthly_kpis, without tests (the
+#: default build has run them).
+PUBLISHED_BUILD = ["build", "-s", "+fct_order_lines", "+customer_rfm", "+monthly_kpis"]
 PUBLISHED_BUILD += ["--resource-type", "seed", "--resource-type", "model"]
 ORDER_LINES_SQL = """
     select invoice_no, stock_code, quantity, invoiced_at, customer_id, country, line_type,

@@ -18,6 +18,7 @@ from openpyxl import Workbook
 CLEANING = [
     "build",
     "-s",
+    "+fct_order_lines",
     "+fct_orders",
     "+input_reconciliation",
     "--indirect-selection",

@@ -143,6 +143,7 @@ def day_first_copy(source: Path, target: Path) -> Path:
 MONTHLY = [
     "build",
     "-s",
+    "+fct_order_lines",
     "+monthly_kpis",
     "+input_reconciliation",
     "--indirect-selection",
