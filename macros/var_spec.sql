@@ -105,6 +105,13 @@ segment_features:
   choices: [recency_days, frequency, monetary, gross_revenue, returned_amount, avg_order_value,
             total_items, distinct_products, return_lines, tenure_days]
   help: The customer_rfm columns the KMeans segmentation uses, in this order.
+
+top_products_n:
+  default: 10
+  type: integer
+  range: [1, 100]
+  help: >-
+    Products listed per segment in segment_top_products and in new_customer_starter_products.
 {%- endset -%}
     {%- set parsed = fromyaml(spec) -%}
     {%- if parsed is not mapping -%}
