@@ -112,6 +112,20 @@ top_products_n:
   range: [1, 100]
   help: >-
     Products listed per segment in segment_top_products and in new_customer_starter_products.
+
+affinity_min_orders:
+  default: 10
+  type: integer
+  range: [1, 1000000]
+  help: >-
+    Orders two products must share to be listed in product_affinity (products in fewer
+    orders are not paired at all).
+
+affinity_max_related:
+  default: 10
+  type: integer
+  range: [1, 100]
+  help: Related products listed per product in product_affinity, by lift.
 {%- endset -%}
     {%- set parsed = fromyaml(spec) -%}
     {%- if parsed is not mapping -%}

@@ -25,6 +25,7 @@ def model(dbt, session):
         dbt.ref("loyalty_programme_summary"),
         dbt.ref("monthly_kpis"),
         dbt.ref("new_customer_starter_products"),
+        dbt.ref("product_affinity"),
         dbt.ref("quarantined_transactions"),
         dbt.ref("rfm_segment_summary"),
         dbt.ref("sales_by_weekday_hour"),
