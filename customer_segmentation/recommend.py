@@ -265,16 +265,17 @@ def segment_popularity(train: Interactions, training_segments: np.ndarray) -> Sc
     return score
 
 
-def item_similarity(bought: sp.csr_matrix) -> sp.csr_matrix:
+def item_similarity(bought: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
     """Cosine similarity of products over training customers (self-similarity 0), counted in
-    blocks of products; above DENSE_SIMILARITY_PRODUCTS products each keeps its NEIGHBOURS
-    most similar (ties to the lower product index)."""
+    blocks of products: a dense matrix up to DENSE_SIMILARITY_PRODUCTS products; above, a
+    sparse one with each product's NEIGHBOURS most similar (ties to the lower product index)."""
     n = bought.shape[1]
     norms = np.sqrt(np.asarray(bought.sum(axis=0)).ravel().astype(np.float64))
     by_product = bought.T.tocsr()
-    block = max(1, 4_000_000 // max(n, 1))
-    keep = n if n <= DENSE_SIMILARITY_PRODUCTS else NEIGHBOURS
+    dense = n <= DENSE_SIMILARITY_PRODUCTS
+    similarity = np.zeros((n, n)) if dense else None
     rows, cols, values = [], [], []
+    block = max(1, 4_000_000 // max(n, 1))
     for start in range(0, n, block):
         stop = min(n, start + block)
         together = (by_product[start:stop] @ bought).toarray().astype(np.float64)
@@ -282,20 +283,20 @@ def item_similarity(bought: sp.csr_matrix) -> sp.csr_matrix:
             cosine = together / np.outer(norms[start:stop], norms)
         cosine[~np.isfinite(cosine)] = 0.0
         cosine[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        if keep < n:
-            top = np.argsort(-cosine, axis=1, kind="stable")[:, :keep]
-            kept = np.zeros_like(cosine)
-            np.put_along_axis(kept, top, np.take_along_axis(cosine, top, axis=1), axis=1)
-            cosine = kept
-        r, c = np.nonzero(cosine)
-        rows.append(r + start)
-        cols.append(c)
-        values.append(cosine[r, c])
-    if not rows:
-        return sp.csr_matrix((n, n), dtype=np.float64)
-    return sp.csr_matrix(
+        if dense:
+            similarity[start:stop] = cosine
+            continue
+        top = np.argsort(-cosine, axis=1, kind="stable")[:, :NEIGHBOURS]
+        rows.append(np.repeat(np.arange(start, stop), top.shape[1]))
+        cols.append(top.ravel())
+        values.append(np.take_along_axis(cosine, top, axis=1).ravel())
+    if dense:
+        return similarity
+    matrix = sp.csr_matrix(
         (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
     )
+    matrix.eliminate_zeros()
+    return matrix
 
 
 def item_item(train: Interactions) -> Scorer:
@@ -305,7 +306,8 @@ def item_item(train: Interactions) -> Scorer:
 
     def score(rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
         safe = np.where(rows >= 0, rows, 0)
-        scores = (bought[safe] @ similarity).toarray()
+        scores = bought[safe] @ similarity
+        scores = scores.toarray() if sp.issparse(scores) else np.asarray(scores)
         scores[rows < 0] = 0.0
         return scores
 
@@ -345,14 +347,27 @@ def top_n(
     """The n best products not bought per row: product indices (-1 where fewer) and scores.
 
     A tie in score goes to the earlier product of tie_order (global popularity, then code).
+    Only the products scoring at least each row's n-th best are sorted (np.partition finds it).
     """
-    ordered = np.array(scores[:, tie_order], dtype=np.float64)
-    ordered[bought[:, tie_order].toarray() > 0] = -np.inf
-    best = np.argsort(-ordered, axis=1, kind="stable")[:, :n]
-    best_scores = np.take_along_axis(ordered, best, axis=1)
-    products = tie_order[best]
-    products[~np.isfinite(best_scores)] = -1
-    return products, best_scores
+    customers = scores.shape[0]
+    m = min(n, scores.shape[1])
+    if m == 0:
+        return np.zeros((customers, 0), np.int64), np.zeros((customers, 0))
+    negated = np.negative(scores, dtype=np.float64)
+    negated[bought.toarray() > 0] = np.inf
+    threshold = np.partition(negated, m - 1, axis=1)[:, m - 1]
+    rows, cols = np.nonzero(negated <= threshold[:, None])
+    values = negated[rows, cols]
+    tie_rank = np.empty(len(tie_order), dtype=np.int64)
+    tie_rank[tie_order] = np.arange(len(tie_order))
+    order = np.lexsort((tie_rank[cols], values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
+    keep = rank < m
+    products = cols[keep].reshape(customers, m)
+    best = -values[keep].reshape(customers, m)
+    products[~np.isfinite(best)] = -1
+    return products, best
 
 
 def tie_order(train: Interactions) -> np.ndarray:

@@ -237,3 +237,24 @@ def test_marts_on_the_sample(sample_build):
     assert already_bought == 0
     assert most <= 10
     assert methods == rows.loc[rows["is_selected"], "method"].tolist()
+
+
+def test_top_n_matches_a_full_stable_sort_with_many_ties():
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 4, (300, 50)).astype(np.float64)
+    bought = sp.csr_matrix(rng.random((300, 50)) < 0.3)
+    tie = rng.permutation(50)
+    products, values = recommend.top_n(scores, bought, tie, 10)
+    ordered = scores[:, tie].copy()
+    ordered[bought[:, tie].toarray()] = -np.inf
+    expected = tie[np.argsort(-ordered, axis=1, kind="stable")[:, :10]]
+    assert np.array_equal(products, expected)
+    assert np.array_equal(values, np.take_along_axis(scores, expected, axis=1))
+
+
+def test_pruned_similarity_keeps_the_nearest_neighbours(monkeypatch):
+    lines = planted_lines(groups=4, per_group=30)
+    dense = evaluation(lines)
+    monkeypatch.setattr(recommend, "DENSE_SIMILARITY_PRODUCTS", 10)
+    monkeypatch.setattr(recommend, "NEIGHBOURS", 14)  # a group's other products: nothing lost
+    assert evaluation(lines)["item_item"] == dense["item_item"]
