@@ -1,7 +1,7 @@
 """Recommendations: the honest time split, the methods and their metrics.
 
-The module's functions run on DuckDB relations built here from generated lines (no dbt), and
-the two marts are checked on the sample build.
+The functions of recommend.py and recommenders.py run on DuckDB relations built here from
+generated lines (no dbt); the two marts are checked on the sample build.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 import scipy.sparse as sp
 
-from customer_segmentation import recommend
+from customer_segmentation import recommend, recommenders
 from customer_segmentation.segmentation.settings import validate_settings
 
 AS_OF = dt.date(2011, 12, 10)
@@ -193,7 +193,7 @@ def test_metrics_on_a_hand_computed_case():
     # customer 1: top 3 = product 3 only; new product 3
     recommended = np.array([[0, 1, 2], [3, -1, -1]])
     relevant = sp.csr_matrix(np.array([[0, 1, 0, 0, 0, 1], [0, 0, 0, 1, 0, 0]]))
-    m = recommend.ranking_metrics(recommended, relevant, np.array([3, 1]), 3, 6)
+    m = recommenders.ranking_metrics(recommended, relevant, np.array([3, 1]), 3, 6)
     ideal0 = 1 + 1 / math.log2(3) + 1 / 2
     assert m.customers == 2
     assert m.precision == pytest.approx((1 / 3 + 1 / 3) / 2)
@@ -206,7 +206,7 @@ def test_metrics_on_a_hand_computed_case():
 def test_top_n_breaks_ties_by_the_tie_order_and_skips_bought_products():
     scores = np.array([[1.0, 2.0, 2.0, 0.0]])
     bought = sp.csr_matrix(np.array([[0, 0, 0, 1]]))
-    products, values = recommend.top_n(scores, bought, np.array([2, 1, 0, 3]), 4)
+    products, values = recommenders.top_n(scores, bought, np.array([2, 1, 0, 3]), 4)
     assert products.tolist() == [[2, 1, 0, -1]]
     assert values[0, :3].tolist() == [2.0, 2.0, 1.0]
 
@@ -244,7 +244,7 @@ def test_top_n_matches_a_full_stable_sort_with_many_ties():
     scores = rng.integers(0, 4, (300, 50)).astype(np.float64)
     bought = sp.csr_matrix(rng.random((300, 50)) < 0.3)
     tie = rng.permutation(50)
-    products, values = recommend.top_n(scores, bought, tie, 10)
+    products, values = recommenders.top_n(scores, bought, tie, 10)
     ordered = scores[:, tie].copy()
     ordered[bought[:, tie].toarray()] = -np.inf
     expected = tie[np.argsort(-ordered, axis=1, kind="stable")[:, :10]]
@@ -255,6 +255,6 @@ def test_top_n_matches_a_full_stable_sort_with_many_ties():
 def test_pruned_similarity_keeps_the_nearest_neighbours(monkeypatch):
     lines = planted_lines(groups=4, per_group=30)
     dense = evaluation(lines)
-    monkeypatch.setattr(recommend, "DENSE_SIMILARITY_PRODUCTS", 10)
-    monkeypatch.setattr(recommend, "NEIGHBOURS", 14)  # a group's other products: nothing lost
+    monkeypatch.setattr(recommenders, "DENSE_SIMILARITY_PRODUCTS", 10)
+    monkeypatch.setattr(recommenders, "NEIGHBOURS", 14)  # a group's other products: nothing lost
     assert evaluation(lines)["item_item"] == dense["item_item"]
