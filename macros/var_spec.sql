@@ -126,6 +126,23 @@ affinity_max_related:
   type: integer
   range: [1, 100]
   help: Related products listed per product in product_affinity, by lift.
+
+recommendation_holdout_days:
+  default: 90
+  type: integer
+  range: [1, 3650]
+  help: >-
+    Days before as_of_date held out to test the recommendation methods in
+    recommendation_evaluation: trained on the lines before as_of_date minus these days, tested
+    on the new products customers bought in the days after.
+
+recommendations_n:
+  default: 10
+  type: integer
+  range: [1, 100]
+  help: >-
+    Products recommended per customer in customer_recommendations, and the k of the
+    precision, recall, hit rate and NDCG at k in recommendation_evaluation.
 {%- endset -%}
     {%- set parsed = fromyaml(spec) -%}
     {%- if parsed is not mapping -%}

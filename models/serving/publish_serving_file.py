@@ -14,6 +14,7 @@ def model(dbt, session):
     (
         dbt.ref("cohort_retention"),
         dbt.ref("country_summary"),
+        dbt.ref("customer_recommendations"),
         dbt.ref("customer_rfm"),
         dbt.ref("customer_segments"),
         dbt.ref("customer_value_tiers"),
@@ -27,6 +28,7 @@ def model(dbt, session):
         dbt.ref("new_customer_starter_products"),
         dbt.ref("product_affinity"),
         dbt.ref("quarantined_transactions"),
+        dbt.ref("recommendation_evaluation"),
         dbt.ref("rfm_segment_summary"),
         dbt.ref("sales_by_weekday_hour"),
         dbt.ref("segment_model_selection"),
