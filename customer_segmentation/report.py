@@ -47,7 +47,11 @@ class MissingData(LookupError):
 
 @dataclass(frozen=True)
 class Chart:
-    """One section of the report: a stable container id, its title and how to draw it."""
+    """One section of the report: a stable container id, its title and how to draw it.
+
+    `tables` are needed (the section becomes a message without them); `optional` tables are
+    passed to `draw` when the serving file has them, and the chart is drawn either way.
+    """
 
     chart_id: str
     title: str
@@ -55,6 +59,7 @@ class Chart:
     tables: tuple[str, ...]
     draw: Callable[[dict[str, pd.DataFrame]], go.Figure]
     wide: bool = False
+    optional: tuple[str, ...] = ()
 
 
 def column(frame: pd.DataFrame, table: str, name: str) -> pd.Series:
@@ -416,6 +421,253 @@ def draw_segment_profiles(data: dict[str, pd.DataFrame]) -> go.Figure:
     return _layout(fig, height=600, barmode="group")
 
 
+#: Products drawn per segment and in the starter list, whatever `top_products_n` is: past ten,
+#: a segment's bars stop being readable.
+SHOWN_PRODUCTS = 10
+#: Characters of a product description kept on an axis or in a table cell; the hover has it all.
+LABEL_CHARS = 34
+#: Products named per RFM segment in the playbook.
+PLAYBOOK_PRODUCTS = 3
+
+
+def _one_line(value: object) -> str:
+    """A value as one line of text (runs of white space made one space)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return " ".join(str(value).split())
+
+
+def _text(value: object) -> str:
+    """A value as one line of text, escaped for Plotly's HTML-like labels."""
+    return html.escape(_one_line(value), quote=False)
+
+
+def _short(value: object, width: int = LABEL_CHARS) -> str:
+    """A product description cut to `width` characters with an ellipsis, escaped."""
+    text = _one_line(value)
+    if len(text) > width:
+        text = text[: width - 1].rstrip() + "\u2026"
+    return html.escape(text, quote=False)
+
+
+def _product_names(frame: pd.DataFrame, table: str) -> pd.Series:
+    """Each row's product description, or its stock code where the product has none."""
+    description = column(frame, table, "description")
+    stock_code = column(frame, table, "stock_code").astype(str)
+    named = description.fillna("").astype(str).str.strip() != ""
+    return description.where(named, stock_code).astype(str)
+
+
+def _top_products(data: dict[str, pd.DataFrame], kind: str, shown: int) -> pd.DataFrame:
+    """The rows of segment_top_products of one segment_kind, at most `shown` per segment, in
+    segment and rank order."""
+    table = "segment_top_products"
+    frame = data[table]
+    frame = frame[column(frame, table, "segment_kind") == kind]
+    frame = frame[column(frame, table, "rank").astype(int) <= shown]
+    return frame.sort_values(["segment", "rank"], kind="stable").reset_index(drop=True)
+
+
+def draw_segment_top_products(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """Each KMeans segment's top products by customers buying (segments in segment_profiles
+    order, with their persona names): bars of the share of the segment's customers who bought
+    the product, dark where the lift is at least 1, labelled with the share and the lift."""
+    table, profiles_table = "segment_top_products", "segment_profiles"
+    profiles = sorted_by(data[profiles_table], profiles_table, "segment_id")
+    segment_ids = column(profiles, profiles_table, "segment_id").astype(int).tolist()
+    names = column(profiles, profiles_table, "segment_name").astype(str).tolist()
+    sizes = column(profiles, profiles_table, "customers").astype(int).tolist()
+    top = _top_products(data, "kmeans", SHOWN_PRODUCTS)
+    top_ids = column(top, table, "segment_id")
+    shares = column(top, table, "share_of_segment_customers").astype(float)
+    if not segment_ids:
+        raise MissingData(f"{SCHEMA}.{profiles_table} is empty")
+    cols = 1 if len(segment_ids) == 1 else 2
+    rows = -(-len(segment_ids) // cols)
+    bars = max(1, int(top.groupby("segment")["rank"].count().max()) if len(top) else 1)
+    panel, gap = 40 + 24 * bars, 70
+    height = rows * panel + (rows - 1) * gap + 110
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[
+            _text(f"{sid} \u00b7 {name} ({size:,} customers)")
+            for sid, name, size in zip(segment_ids, names, sizes, strict=True)
+        ],
+        horizontal_spacing=0.24 if cols > 1 else 0.1,
+        vertical_spacing=gap / (height - 110) if rows > 1 else 0.0,
+    )
+    x_max = max(float(shares.max()) if len(shares) else 0.0, 0.01) * 1.45
+    shown_legend: set[bool] = set()
+    for i, segment_id in enumerate(segment_ids):
+        row, col = i // cols + 1, i % cols + 1
+        rows_of = top[top_ids.astype("Int64") == segment_id].reset_index(drop=True)
+        if rows_of.empty:
+            axes = fig.get_subplot(row, col)
+            fig.add_annotation(
+                text="No purchases before the reference date",
+                xref=f"{axes.yaxis.anchor} domain",
+                yref=f"{axes.xaxis.anchor} domain",
+                x=0.5,
+                y=0.5,
+                showarrow=False,
+                font={"color": "#888"},
+            )
+        labels = _product_names(rows_of, table)
+        rank = column(rows_of, table, "rank").astype(int)
+        share = column(rows_of, table, "share_of_segment_customers").astype(float)
+        lift = column(rows_of, table, "lift").astype(float)
+        above = lift >= 1
+        for is_above in (True, False):
+            pick = above == is_above
+            if not pick.any():
+                continue
+            fig.add_trace(
+                go.Bar(
+                    x=share[pick],
+                    y=rank[pick],
+                    orientation="h",
+                    name="Lift \u2265 1: bought more than by customers at large"
+                    if is_above
+                    else "Lift < 1: bought less than by customers at large",
+                    legendgroup=str(is_above),
+                    showlegend=is_above not in shown_legend,
+                    marker_color="#4C78A8" if is_above else "#9DB9D3",
+                    text=[
+                        f"{s:.0%} \u00b7 lift {v:.2f}"
+                        for s, v in zip(share[pick], lift[pick], strict=True)
+                    ],
+                    textposition="outside",
+                    cliponaxis=False,
+                    customdata=list(
+                        zip(
+                            [_text(v) for v in labels[pick]],
+                            [_text(v) for v in column(rows_of, table, "stock_code")[pick]],
+                            column(rows_of, table, "customers_buying")[pick].astype(int),
+                            column(rows_of, table, "segment_customers")[pick].astype(int),
+                            lift[pick],
+                            strict=True,
+                        )
+                    ),
+                    hovertemplate=(
+                        "%{customdata[0]} (%{customdata[1]}): %{customdata[2]:,} of "
+                        "%{customdata[3]:,} customers (%{x:.1%}), lift %{customdata[4]:.2f}"
+                        "<extra></extra>"
+                    ),
+                ),
+                row=row,
+                col=col,
+            )
+            shown_legend.add(is_above)
+        fig.update_yaxes(
+            tickvals=rank.tolist(),
+            ticktext=[_short(v) for v in labels],
+            range=[bars + 0.5, 0.5],
+            row=row,
+            col=col,
+        )
+    fig.update_xaxes(tickformat=".0%", range=[0, x_max], showgrid=True)
+    fig.update_yaxes(showgrid=False, automargin=True)
+    fig.update_annotations(font_size=13)
+    return _layout(
+        fig,
+        height=height,
+        bargap=0.25,
+        margin={"l": 10, "r": 20, "t": 80, "b": 30},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1 + 60 / (height - 110), "x": 0},
+    )
+
+
+def draw_starter_products(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """The products of customers' first orders, by how many first orders hold them, and the
+    share of those starters (observed for 90 days) who ordered again within 90 days."""
+    table = "new_customer_starter_products"
+    starters = sorted_by(data[table], table, "rank")
+    starters = starters[column(starters, table, "rank").astype(int) <= SHOWN_PRODUCTS]
+    if starters.empty:
+        raise MissingData(f"{SCHEMA}.{table} is empty")
+    labels = _product_names(starters, table)
+    rank = column(starters, table, "rank").astype(int)
+    share = column(starters, table, "share_of_first_orders").astype(float)
+    first_orders = column(starters, table, "first_orders").astype(int)
+    observed = column(starters, table, "first_orders_observed_90_days").astype(int)
+    returned = column(starters, table, "returned_within_90_days").astype(float)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        shared_yaxes=True,
+        horizontal_spacing=0.06,
+        subplot_titles=(
+            "Share of first orders that hold the product",
+            "Of those starters, share who ordered again within 90 days",
+        ),
+    )
+    stock_codes = column(starters, table, "stock_code").astype(str)
+    hover = [f"{_text(v)} ({_text(code)})" for v, code in zip(labels, stock_codes, strict=True)]
+    fig.add_trace(
+        go.Bar(
+            x=share,
+            y=rank,
+            orientation="h",
+            name="Share of first orders",
+            marker_color="#54A24B",
+            text=[f"{s:.1%} ({n:,})" for s, n in zip(share, first_orders, strict=True)],
+            textposition="outside",
+            cliponaxis=False,
+            customdata=list(zip(hover, first_orders, strict=True)),
+            hovertemplate=(
+                "%{customdata[0]}: in %{customdata[1]:,} first orders (%{x:.1%})<extra></extra>"
+            ),
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Bar(
+            x=returned.fillna(0.0),
+            y=rank,
+            orientation="h",
+            name="Ordered again within 90 days",
+            marker_color="#F58518",
+            text=[
+                "not observable yet" if pd.isna(r) else f"{r:.0%} of {n:,}"
+                for r, n in zip(returned, observed, strict=True)
+            ],
+            textposition="outside",
+            cliponaxis=False,
+            customdata=list(zip(hover, observed, strict=True)),
+            hovertemplate=(
+                "%{customdata[0]}: %{x:.0%} of the %{customdata[1]:,} starters observed for "
+                "90 days ordered again within them<extra></extra>"
+            ),
+        ),
+        row=1,
+        col=2,
+    )
+    fig.update_yaxes(
+        tickvals=rank.tolist(),
+        ticktext=[_short(v) for v in labels],
+        range=[len(rank) + 0.5, 0.5],
+        automargin=True,
+        row=1,
+        col=1,
+    )
+    fig.update_xaxes(
+        tickformat=".0%", range=[0, max(float(share.max()), 0.01) * 1.35], row=1, col=1
+    )
+    fig.update_xaxes(
+        tickformat=".0%", range=[0, 1.3], tickvals=[0, 0.25, 0.5, 0.75, 1], row=1, col=2
+    )
+    fig.update_annotations(font_size=13)
+    return _layout(
+        fig,
+        height=120 + 30 * len(rank),
+        showlegend=False,
+        bargap=0.3,
+        margin={"l": 10, "r": 20, "t": 50, "b": 30},
+    )
+
+
 def draw_loyalty_programme(data: dict[str, pd.DataFrame]) -> go.Figure:
     """The loyalty programme at a glance: members, their share of customers and of revenue,
     and what a member spends, with the eligibility rule."""
@@ -471,15 +723,50 @@ PLAYBOOK_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def _playbook_products(data: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Each RFM segment's first `PLAYBOOK_PRODUCTS` products (segment_top_products), one per
+    line; empty when the serving file has no segment_top_products (an older build)."""
+    if "segment_top_products" not in data:
+        return {}
+    top = _top_products(data, "rfm", PLAYBOOK_PRODUCTS)
+    top = top.assign(label=[_short(v) for v in _product_names(top, "segment_top_products")])
+    segments = column(top, "segment_top_products", "rfm_segment").astype(str)
+    return {str(s): "<br>".join(group["label"]) for s, group in top.groupby(segments, sort=True)}
+
+
 def draw_playbook(data: dict[str, pd.DataFrame]) -> go.Figure:
-    """The segment playbook: what marketing does with each RFM segment, and its weight."""
+    """The segment playbook: what marketing does with each RFM segment, its weight, and, when
+    the serving file has segment_top_products, the products its customers buy most."""
     table = "rfm_segment_summary"
     summary = sorted_by(data[table], table, "segment_order")
-    trace = _table_trace(summary, table, PLAYBOOK_COLUMNS, "#54A24B")
-    trace.columnwidth = [1.3, 0.8, 0.8, 0.8, 3.2, 2.2]
+    products = _playbook_products(data)
+    spec, widths = PLAYBOOK_COLUMNS, [1.3, 0.8, 0.8, 0.8, 3.2, 2.2]
+    if products:
+        segments = column(summary, table, "rfm_segment").astype(str)
+        summary = summary.assign(top_products=[products.get(s, "") for s in segments])
+        spec = (*spec, ("Top products (by customers buying)", "top_products", "{}"))
+        widths = [1.2, 0.7, 0.7, 0.7, 2.8, 2.0, 2.4]
+    trace = _table_trace(summary, table, spec, "#54A24B")
+    trace.columnwidth = widths
     trace.cells.height = 30
     fig = go.Figure(trace)
-    return _layout(fig, height=70 + 34 * len(summary), margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    height = 60 + _table_rows_height(trace.cells.values, widths)
+    return _layout(fig, height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+
+
+def _table_rows_height(columns: Sequence[Sequence[str]], widths: Sequence[float]) -> int:
+    """Pixels a Plotly table's rows take once their cells wrap, estimated for the report's
+    full width (about 1,250 px of 7 px characters): every row shows, with no inner scroll."""
+    chars = [max(8, int(1250 / 7 * w / sum(widths))) for w in widths]
+    rows = zip(*columns, strict=True) if columns else iter(())
+    total = 0
+    for cells in rows:
+        lines = max(
+            sum(len(textwrap.wrap(part, width) or [""]) for part in str(cell).split("<br>"))
+            for cell, width in zip(cells, chars, strict=True)
+        )
+        total += 14 + 16 * lines
+    return total
 
 
 CHARTS: tuple[Chart, ...] = (
@@ -536,6 +823,22 @@ CHARTS: tuple[Chart, ...] = (
         wide=True,
     ),
     Chart(
+        "chart-segment-top-products",
+        "Top products per segment",
+        "Which products does each segment buy most?",
+        ("segment_top_products", "segment_profiles"),
+        draw_segment_top_products,
+        wide=True,
+    ),
+    Chart(
+        "chart-starter-products",
+        "What new customers buy first",
+        "Which products are in customers' first orders, and do those starters come back?",
+        ("new_customer_starter_products",),
+        draw_starter_products,
+        wide=True,
+    ),
+    Chart(
         "chart-loyalty-programme",
         "Loyalty programme",
         "Who is eligible for the loyalty programme, and how many are they?",
@@ -550,6 +853,7 @@ CHARTS: tuple[Chart, ...] = (
         ("rfm_segment_summary",),
         draw_playbook,
         wide=True,
+        optional=("segment_top_products",),
     ),
 )
 
@@ -601,7 +905,8 @@ def render_section(chart: Chart, data: dict[str, pd.DataFrame], available: set[s
         )
     else:
         try:
-            fig = chart.draw({t: data[t] for t in chart.tables})
+            needed = (*chart.tables, *(t for t in chart.optional if t in available))
+            fig = chart.draw({t: data[t] for t in needed})
         except MissingData as exc:
             body = _missing(f"Not available: {exc}.")
         else:
@@ -650,7 +955,9 @@ main { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 16p
 def render_report(con: duckdb.DuckDBPyConnection) -> str:
     """The whole report as one HTML document."""
     available = published_tables(con)
-    needed = sorted({t for chart in CHARTS for t in chart.tables if t in available})
+    needed = sorted(
+        {t for chart in CHARTS for t in (*chart.tables, *chart.optional) if t in available}
+    )
     data = load_tables(con, needed)
     info = build_info(con, available)
     subtitle = (

@@ -105,6 +105,44 @@ segment_features:
   choices: [recency_days, frequency, monetary, gross_revenue, returned_amount, avg_order_value,
             total_items, distinct_products, return_lines, tenure_days]
   help: The customer_rfm columns the KMeans segmentation uses, in this order.
+
+top_products_n:
+  default: 10
+  type: integer
+  range: [1, 100]
+  help: >-
+    Products listed per segment in segment_top_products and in new_customer_starter_products.
+
+affinity_min_orders:
+  default: 10
+  type: integer
+  range: [1, 1000000]
+  help: >-
+    Orders two products must share to be listed in product_affinity (products in fewer
+    orders are not paired at all).
+
+affinity_max_related:
+  default: 10
+  type: integer
+  range: [1, 100]
+  help: Related products listed per product in product_affinity, by lift.
+
+recommendation_holdout_days:
+  default: 90
+  type: integer
+  range: [1, 3650]
+  help: >-
+    Days before as_of_date held out to test the recommendation methods in
+    recommendation_evaluation: trained on the lines before as_of_date minus these days, tested
+    on the new products customers bought in the days after.
+
+recommendations_n:
+  default: 10
+  type: integer
+  range: [1, 100]
+  help: >-
+    Products recommended per customer in customer_recommendations, and the k of the
+    precision, recall, hit rate and NDCG at k in recommendation_evaluation.
 {%- endset -%}
     {%- set parsed = fromyaml(spec) -%}
     {%- if parsed is not mapping -%}

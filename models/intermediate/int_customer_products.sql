@@ -3,9 +3,9 @@
 -- distinct_products), so one table serves any as_of_date.
 with
 
-order_lines as (
+order_products as (
 
-    select * from {{ ref('int_order_lines') }}
+    select * from {{ ref('int_order_products') }}
 
 ),
 
@@ -17,10 +17,8 @@ final as (
         stock_code,
         -- timestamps
         min(invoiced_at) as first_purchased_at
-    from order_lines
-    where
-        line_type = 'sale'
-        and customer_id is not null
+    from order_products
+    where customer_id is not null
     group by customer_id, stock_code
 
 )

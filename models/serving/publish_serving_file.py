@@ -14,21 +14,27 @@ def model(dbt, session):
     (
         dbt.ref("cohort_retention"),
         dbt.ref("country_summary"),
+        dbt.ref("customer_recommendations"),
         dbt.ref("customer_rfm"),
         dbt.ref("customer_segments"),
         dbt.ref("customer_value_tiers"),
+        dbt.ref("dim_products"),
         dbt.ref("fct_order_lines"),
         dbt.ref("fct_orders"),
         dbt.ref("input_reconciliation"),
         dbt.ref("loyalty_programme"),
         dbt.ref("loyalty_programme_summary"),
         dbt.ref("monthly_kpis"),
+        dbt.ref("new_customer_starter_products"),
+        dbt.ref("product_affinity"),
         dbt.ref("quarantined_transactions"),
+        dbt.ref("recommendation_evaluation"),
         dbt.ref("rfm_segment_summary"),
         dbt.ref("sales_by_weekday_hour"),
         dbt.ref("segment_model_selection"),
         dbt.ref("segment_profiles"),
         dbt.ref("segment_silhouettes"),
+        dbt.ref("segment_top_products"),
     )
     row = publish_in_build(session, dbt.this.database)
     return pa.Table.from_pylist(

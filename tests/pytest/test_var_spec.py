@@ -229,6 +229,11 @@ CASES = [
             None,
         ],
     ),
+    ("top_products_n", [1, 100, 0, 101, 10.0, "10", True, None]),
+    ("affinity_min_orders", [1, 1000000, 0, 1000001, 10.5, "10", False, None]),
+    ("affinity_max_related", [1, 100, 0, 101, 10.0, "10", True, None]),
+    ("recommendation_holdout_days", [1, 3650, 0, 3651, 90.5, "90", True, None]),
+    ("recommendations_n", [1, 100, 0, 101, 10.0, "10", False, None]),
 ]
 
 

@@ -1,0 +1,441 @@
+"""Product recommendations per customer, and the honest test that picks the method.
+
+recommendation_evaluation trains every method on the lines before a split date and tests it on
+the products each customer bought for the first time in the holdout window after it;
+customer_recommendations refits the selected method on all lines before as_of_date. The split
+is set in one place (`holdout_split`); the relational work (filters, distinct pairs, the RFM of
+the training period) runs in DuckDB on the dbt relations; Python holds the sparse customer x
+product matrix and the models. Method and measurements: docs/recommendations.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+
+from customer_segmentation import var_spec
+from customer_segmentation.recommenders import (
+    METHODS,
+    Interactions,
+    Metrics,
+    ranking_metrics,
+    scorer,
+    tie_order,
+    top_n,
+)
+from customer_segmentation.segmentation.segments import fit_customer_segments
+from customer_segmentation.segmentation.selection import select_segment_count
+from customer_segmentation.segmentation.settings import SegmentSettings
+
+SELECTION_RULE = (
+    "highest recall_at_k; a tie goes to the first of global_popularity, segment_popularity, "
+    "item_item, als"
+)
+# Customers scored at once: a dense chunk x products block of float64 (2,000 x 4,000 = 64 MB).
+CUSTOMERS_PER_CHUNK = 2_000
+
+EVALUATION_SCHEMA = pa.schema(
+    [
+        ("method", pa.string()),
+        ("k", pa.int32()),
+        ("customers_evaluated", pa.int64()),
+        ("precision_at_k", pa.float64()),
+        ("recall_at_k", pa.float64()),
+        ("hit_rate_at_k", pa.float64()),
+        ("ndcg_at_k", pa.float64()),
+        ("catalog_coverage", pa.float64()),
+        ("train_end_date", pa.date32()),
+        ("test_start_date", pa.date32()),
+        ("test_end_date", pa.date32()),
+        ("as_of_date", pa.date32()),
+        ("is_selected", pa.bool_()),
+        ("selection_rule", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Split:
+    """The holdout split: train on lines before test_start_date, test on [test_start_date,
+    as_of_date)."""
+
+    as_of_date: date
+    train_end_date: date  # the last day of training: test_start_date - 1 day
+    test_start_date: date  # the split: a line at 00:00:00 of this day is a test line
+    test_end_date: date  # the last day of the test: as_of_date - 1 day
+
+
+def holdout_split(as_of_date: date, holdout_days: object) -> Split:
+    """THE split of the evaluation: `holdout_days` days before as_of_date (the only place)."""
+    var_spec.check("recommendation_holdout_days", holdout_days, {})
+    split = as_of_date - timedelta(days=int(holdout_days))  # type: ignore[call-overload]
+    return Split(as_of_date, split - timedelta(days=1), split, as_of_date - timedelta(days=1))
+
+
+def checked_n(recommendations_n: object) -> int:
+    """The var recommendations_n, checked again in Python."""
+    var_spec.check("recommendations_n", recommendations_n, {})
+    return int(recommendations_n)  # type: ignore[call-overload]
+
+
+def reference_date(customer_rfm) -> date:
+    """customer_rfm's one as_of_date (read, never recomputed)."""
+    dates = customer_rfm.aggregate("as_of_date", "as_of_date").fetchall()
+    if len(dates) != 1:
+        raise ValueError(f"customer_rfm must hold exactly one as_of_date, found {len(dates)}")
+    return dates[0][0]
+
+
+def _before(relation, day: date):
+    return relation.filter(f"invoiced_at < date '{day.isoformat()}'")
+
+
+def customer_order_products(order_products):
+    """Sale order products of identified customers: guest orders never count."""
+    return order_products.filter("customer_id is not null and not is_guest")
+
+
+def purchase_pairs(order_products, before: date):
+    """One row per customer and product bought before `before`: orders holding it."""
+    return _before(customer_order_products(order_products), before).aggregate(
+        "customer_id, stock_code, count(*) as orders", "customer_id, stock_code"
+    )
+
+
+def new_purchase_pairs(order_products, split: Split):
+    """The test: products bought in [split, as_of_date) by customers who bought before the
+    split, minus the products each had bought before it."""
+    start, end = split.test_start_date.isoformat(), split.as_of_date.isoformat()
+    lines = customer_order_products(order_products)
+    test = (
+        lines.filter(f"invoiced_at >= date '{start}' and invoiced_at < date '{end}'")
+        .aggregate("customer_id, stock_code", "customer_id, stock_code")
+        .set_alias("test")
+    )
+    trained = purchase_pairs(order_products, split.test_start_date)
+    customers = trained.aggregate("customer_id", "customer_id").set_alias("trained_customers")
+    known = trained.select("customer_id, stock_code").set_alias("trained_pairs")
+    return (
+        test.join(customers, "customer_id", how="semi")
+        .set_alias("test_of_trained")
+        .join(known, "customer_id, stock_code", how="anti")
+    )
+
+
+def rfm_before(line_groups, before: date):
+    """customer_rfm's recency_days, frequency and monetary as of `before`, from the lines
+    before it (customers with a sale; guests left out), in customer_id order."""
+    day = before.isoformat()
+    return (
+        _before(line_groups, before)
+        .filter("customer_id is not null and not is_guest")
+        .aggregate(
+            f"""customer_id,
+            date '{day}' as as_of_date,
+            date_diff('day', cast(max(invoiced_at) filter (where line_type = 'sale') as date),
+                      date '{day}') as recency_days,
+            count(distinct invoice_no) filter (where line_type = 'sale') as frequency,
+            greatest(coalesce(sum(amount) filter (where line_type = 'sale'), 0)
+                     + coalesce(sum(amount) filter (where line_type = 'return'), 0), 0)
+                as monetary,
+            count(*) filter (where line_type = 'sale') as sale_groups""",
+            "customer_id",
+        )
+        .filter("sale_groups > 0")
+        .select("customer_id, as_of_date, recency_days, frequency, monetary")
+        .order("customer_id")
+    )
+
+
+def interactions(pairs) -> Interactions:
+    """The sparse matrix of a purchase_pairs relation (indices numbered in DuckDB)."""
+    indexed = pairs.query(
+        "pairs",
+        """select
+            dense_rank() over (order by customer_id) - 1 as customer_index,
+            dense_rank() over (order by stock_code) - 1 as product_index,
+            customer_id, stock_code, orders
+        from pairs""",
+    )
+    codes = indexed.aggregate("product_index, any_value(stock_code) as stock_code", "product_index")
+    customers = indexed.aggregate(
+        "customer_index, any_value(customer_id) as customer_id", "customer_index"
+    )
+    cells = indexed.select("customer_index, product_index, orders").fetchnumpy()
+    code_table = codes.order("product_index").to_arrow_table()
+    id_table = customers.order("customer_index").to_arrow_table()
+    n_customers, n_products = id_table.num_rows, code_table.num_rows
+    matrix = sp.csr_matrix(
+        (
+            np.asarray(cells["orders"], dtype=np.int64),
+            (np.asarray(cells["customer_index"]), np.asarray(cells["product_index"])),
+        ),
+        shape=(n_customers, n_products),
+    )
+    matrix.sort_indices()
+    return Interactions(
+        id_table.column("customer_id").to_numpy().astype(np.int64),
+        code_table.column("stock_code").combine_chunks().cast(pa.string()),
+        matrix,
+    )
+
+
+def product_matrix(
+    pairs, customer_ids: np.ndarray, stock_codes: pa.Array, session
+) -> sp.csr_matrix:
+    """0/1 matrix customer_ids x stock_codes of a (customer_id, stock_code) relation; pairs
+    outside the two lists are left out."""
+    customers = session.from_arrow(
+        pa.table({"customer_id": customer_ids, "customer_index": np.arange(len(customer_ids))})
+    )
+    products = session.from_arrow(
+        pa.table({"stock_code": stock_codes, "product_index": np.arange(len(stock_codes))})
+    )
+    cells = (
+        pairs.select("customer_id, stock_code")
+        .set_alias("pairs")
+        .join(customers.set_alias("customers"), "customer_id")
+        .join(products.set_alias("products"), "stock_code")
+        .select("customer_index, product_index")
+        .fetchnumpy()
+    )
+    matrix = sp.csr_matrix(
+        (
+            np.ones(len(cells["customer_index"]), dtype=np.int64),
+            (np.asarray(cells["customer_index"]), np.asarray(cells["product_index"])),
+        ),
+        shape=(len(customer_ids), len(stock_codes)),
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1
+    return matrix
+
+
+def chunks(count: int) -> Iterator[slice]:
+    for start in range(0, count, CUSTOMERS_PER_CHUNK):
+        yield slice(start, min(count, start + CUSTOMERS_PER_CHUNK))
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    """Everything the evaluation's models learn from (all before the split)."""
+
+    train: Interactions
+    rfm: pa.Table  # recency_days, frequency, monetary as of the split
+
+
+def training_inputs(order_products, line_groups, split: Split) -> TrainingInputs:
+    return TrainingInputs(
+        interactions(purchase_pairs(order_products, split.test_start_date)),
+        rfm_before(line_groups, split.test_start_date).to_arrow_table(),
+    )
+
+
+def training_segments(
+    rfm: pa.Table, settings: SegmentSettings, customer_ids: np.ndarray
+) -> np.ndarray:
+    """The segment of each training customer: the package's selection rule and fit, refitted
+    on the RFM of the training period with the same vars (0 for a customer without one)."""
+    selection = select_segment_count(rfm, settings)
+    segments = fit_customer_segments(rfm, selection)
+    return align(
+        segments.column("customer_id").to_numpy(),
+        segments.column("segment_id").to_numpy(),
+        customer_ids,
+    )
+
+
+def positions(sorted_ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The index of each wanted id in sorted_ids (ascending), -1 where it is missing."""
+    if len(sorted_ids) == 0:
+        return np.full(len(wanted), -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
+    return np.where(sorted_ids[pos] == wanted, pos, -1).astype(np.int64)
+
+
+def align(ids: np.ndarray, values: np.ndarray, customer_ids: np.ndarray) -> np.ndarray:
+    """values (keyed by ids) for customer_ids; 0 where an id is missing."""
+    order = np.argsort(ids, kind="stable")
+    pos = positions(np.asarray(ids, dtype=np.int64)[order], customer_ids)
+    found = np.asarray(values, dtype=np.int64)[order]
+    return np.where(pos >= 0, found[np.maximum(pos, 0)] if len(found) else 0, 0)
+
+
+def evaluate(
+    inputs: TrainingInputs,
+    test: sp.csr_matrix,
+    new_counts: np.ndarray,
+    evaluated_rows: np.ndarray,
+    settings: SegmentSettings,
+    k: int,
+) -> tuple[dict[str, Metrics], list[str]]:
+    """Every method's metrics on the evaluated customers (rows of the training matrix), and
+    notes on a method that could not be fitted (its metrics null)."""
+    train = inputs.train
+    empty = ranking_metrics(np.zeros((0, k), np.int64), test, np.zeros(0, np.int64), k, 0)
+    if train.orders.shape[1] == 0 or len(evaluated_rows) == 0:
+        return dict.fromkeys(METHODS, empty), []
+    notes = []
+    segments = np.zeros(len(train.customer_ids), dtype=np.int64)
+    try:
+        segments = training_segments(inputs.rfm, settings, train.customer_ids)
+    except ValueError as error:
+        notes.append(
+            f"segment_popularity not evaluated: no segments of the training period ({error})"
+        )
+    order = tie_order(train)
+    bought = train.bought
+    results = {}
+    for method in METHODS:
+        if notes and method == "segment_popularity":
+            results[method] = Metrics(len(evaluated_rows), None, None, None, None, None)
+            continue
+        score = scorer(method, train, segments)
+        recommended = np.full((len(evaluated_rows), k), -1, dtype=np.int64)
+        for part in chunks(len(evaluated_rows)):
+            rows = evaluated_rows[part]
+            best, _ = top_n(score(rows, segments[rows]), bought[rows], order, k)
+            recommended[part, : best.shape[1]] = best
+        results[method] = ranking_metrics(recommended, test, new_counts, k, train.orders.shape[1])
+    return results, notes
+
+
+def recommendation_evaluation(
+    session,
+    order_products,
+    line_groups,
+    customer_rfm,
+    holdout_days: object,
+    recommendations_n: object,
+    settings: SegmentSettings,
+) -> pa.Table:
+    """recommendation_evaluation: one row per method, the best by recall at k selected."""
+    k = checked_n(recommendations_n)
+    split = holdout_split(reference_date(customer_rfm), holdout_days)
+    inputs = training_inputs(order_products, line_groups, split)
+    train = inputs.train
+    new = new_purchase_pairs(order_products, split)
+    counts = (
+        new.aggregate("customer_id, count(*) as new_products", "customer_id")
+        .order("customer_id")
+        .fetchnumpy()
+    )
+    evaluated_ids = np.asarray(counts["customer_id"], dtype=np.int64)
+    new_counts = np.asarray(counts["new_products"], dtype=np.int64)
+    evaluated_rows = positions(train.customer_ids, evaluated_ids)
+    test = product_matrix(new, evaluated_ids, train.stock_codes, session)
+    results, notes = evaluate(inputs, test, new_counts, evaluated_rows, settings, k)
+    selected, rule = select_method(results)
+    rule = "; ".join([rule, *notes])
+    return pa.Table.from_pylist(
+        [
+            {
+                "method": method,
+                "k": k,
+                "customers_evaluated": m.customers,
+                "precision_at_k": m.precision,
+                "recall_at_k": m.recall,
+                "hit_rate_at_k": m.hit_rate,
+                "ndcg_at_k": m.ndcg,
+                "catalog_coverage": m.coverage,
+                "train_end_date": split.train_end_date,
+                "test_start_date": split.test_start_date,
+                "test_end_date": split.test_end_date,
+                "as_of_date": split.as_of_date,
+                "is_selected": method == selected,
+                "selection_rule": rule,
+            }
+            for method, m in results.items()
+        ],
+        schema=EVALUATION_SCHEMA,
+    )
+
+
+def select_method(results: dict[str, Metrics]) -> tuple[str, str]:
+    """The method with the highest recall at k (a tie: the first of METHODS) and the rule."""
+    scored = [(m, r.recall) for m, r in results.items() if r.recall is not None]
+    if not scored:
+        return METHODS[0], f"{SELECTION_RULE}; no customer to evaluate, so {METHODS[0]}"
+    best = max(r for _, r in scored)
+    return next(m for m, r in scored if r == best), SELECTION_RULE
+
+
+RECOMMENDATION_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.int64()),
+        ("rank", pa.int32()),
+        ("stock_code", pa.string()),
+        ("score", pa.float64()),
+        ("method", pa.string()),
+    ]
+)
+
+
+def customer_recommendations(
+    session,
+    order_products,
+    customer_products,
+    customer_rfm,
+    customer_segments,
+    dim_products,
+    evaluation,
+    recommendations_n: object,
+):
+    """customer_recommendations: the selected method refitted on all lines before as_of_date,
+    the top recommendations_n products each customer of customer_rfm has not bought."""
+    n = checked_n(recommendations_n)
+    as_of = reference_date(customer_rfm)
+    picked = evaluation.filter("is_selected").select("method").fetchall()
+    if len(picked) != 1:
+        raise ValueError(f"recommendation_evaluation must select one method, found {len(picked)}")
+    method = picked[0][0]
+    train = interactions(purchase_pairs(order_products, as_of))
+    customer_ids = np.asarray(
+        customer_rfm.select("customer_id").order("customer_id").fetchnumpy()["customer_id"],
+        dtype=np.int64,
+    )
+    rows = positions(train.customer_ids, customer_ids)
+    seg_table = customer_segments.select("customer_id, segment_id").fetchnumpy()
+    segments = align(seg_table["customer_id"], seg_table["segment_id"], customer_ids)
+    bought = product_matrix(
+        customer_products.filter(f"first_purchased_at < date '{as_of.isoformat()}'"),
+        customer_ids,
+        train.stock_codes,
+        session,
+    )
+    parts = []
+    if train.orders.shape[1]:
+        training = align(seg_table["customer_id"], seg_table["segment_id"], train.customer_ids)
+        score = scorer(method, train, training)
+        order = tie_order(train)
+        for part in chunks(len(customer_ids)):
+            best, best_scores = top_n(score(rows[part], segments[part]), bought[part], order, n)
+            valid = best >= 0
+            ranks = np.broadcast_to(np.arange(1, best.shape[1] + 1), best.shape)
+            ids = np.broadcast_to(customer_ids[part][:, None], best.shape)
+            parts.append(
+                pa.table(
+                    {
+                        "customer_id": pa.array(ids[valid], pa.int64()),
+                        "rank": pa.array(ranks[valid], pa.int32()),
+                        "stock_code": train.stock_codes.take(pa.array(best[valid])),
+                        "score": pa.array(best_scores[valid], pa.float64()),
+                        "method": pa.array([method] * int(valid.sum()), pa.string()),
+                    },
+                    schema=RECOMMENDATION_SCHEMA,
+                )
+            )
+    table = pa.concat_tables(parts) if parts else RECOMMENDATION_SCHEMA.empty_table()
+    descriptions = dim_products.select("stock_code, description").set_alias("products")
+    return (
+        session.from_arrow(table)
+        .set_alias("recommendations")
+        .join(descriptions, "stock_code", how="left")
+        .select("customer_id, rank, stock_code, description, score, method")
+        .order("customer_id, rank")
+    )

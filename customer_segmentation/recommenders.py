@@ -1,0 +1,237 @@
+"""The recommenders and their ranking metrics: each method turns the training matrix into a
+scorer, `top_n` ranks the products a customer has not bought, `ranking_metrics` scores a
+ranking against the products bought later. Called by recommend.py (the split, the relations and
+the two marts); method and measurements: docs/recommendations.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+
+from customer_segmentation.segmentation.threads import KMEANS_MODULES, single_threaded
+
+# In the order that breaks a tie in recall at k (the first wins).
+METHODS = ("global_popularity", "segment_popularity", "item_item", "als")
+# item_item keeps every product's similarities up to this many products, and only its
+# NEIGHBOURS most similar products above it (a dense products x products matrix would not fit).
+DENSE_SIMILARITY_PRODUCTS = 5_000
+NEIGHBOURS = 200
+# Fixed ALS settings (implicit 0.7.3, CPU, one thread): the same input gives the same factors.
+ALS_FACTORS = 32
+ALS_ITERATIONS = 15
+ALS_REGULARIZATION = 0.05
+ALS_RANDOM_STATE = 42
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """The training matrix: customers (ascending id) x products (ascending stock_code)."""
+
+    customer_ids: np.ndarray  # int64
+    stock_codes: pa.Array  # string
+    orders: sp.csr_matrix  # int64: sale orders of the customer holding the product
+
+    @property
+    def bought(self) -> sp.csr_matrix:
+        return (self.orders > 0).astype(np.int64).tocsr()
+
+    def popularity(self) -> np.ndarray:
+        """Training customers buying each product."""
+        return np.asarray(self.bought.sum(axis=0)).ravel().astype(np.float64)
+
+
+# A scorer gives, for training-matrix rows (-1: a customer the model never saw) and segment ids,
+# a dense rows x products block of scores.
+Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def global_popularity(train: Interactions) -> Scorer:
+    popularity = train.popularity()
+    return lambda rows, segments: np.broadcast_to(popularity, (len(rows), len(popularity)))
+
+
+def segment_popularity(train: Interactions, training_segments: np.ndarray) -> Scorer:
+    """Training customers of the customer's segment buying each product. training_segments:
+    the segment id (>= 1) of each training-matrix row, 0 for none."""
+    labels = training_segments.astype(np.int64)
+    members = sp.csr_matrix(
+        (np.ones(len(labels), dtype=np.int64), (labels, np.arange(len(labels)))),
+        shape=(int(labels.max(initial=0)) + 1, len(labels)),
+    )
+    by_segment = np.asarray((members @ train.bought).todense(), dtype=np.float64)
+    by_segment[0] = train.popularity()  # no segment: the global popularity
+
+    def score(rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
+        known = np.where((segments > 0) & (segments < len(by_segment)), segments, 0)
+        return by_segment[known]
+
+    return score
+
+
+def item_similarity(bought: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
+    """Cosine similarity of products over training customers (self-similarity 0), counted in
+    blocks of products: a dense matrix up to DENSE_SIMILARITY_PRODUCTS products; above, a
+    sparse one with each product's NEIGHBOURS most similar (ties to the lower product index)."""
+    n = bought.shape[1]
+    norms = np.sqrt(np.asarray(bought.sum(axis=0)).ravel().astype(np.float64))
+    by_product = bought.T.tocsr()
+    dense = n <= DENSE_SIMILARITY_PRODUCTS
+    similarity = np.zeros((n, n)) if dense else None
+    rows, cols, values = [], [], []
+    block = max(1, 4_000_000 // max(n, 1))
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        together = (by_product[start:stop] @ bought).toarray().astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cosine = together / np.outer(norms[start:stop], norms)
+        cosine[~np.isfinite(cosine)] = 0.0
+        cosine[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        if dense:
+            similarity[start:stop] = cosine
+            continue
+        top = np.argsort(-cosine, axis=1, kind="stable")[:, :NEIGHBOURS]
+        rows.append(np.repeat(np.arange(start, stop), top.shape[1]))
+        cols.append(top.ravel())
+        values.append(np.take_along_axis(cosine, top, axis=1).ravel())
+    if dense:
+        return similarity
+    matrix = sp.csr_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    )
+    matrix.eliminate_zeros()
+    return matrix
+
+
+def item_item(train: Interactions) -> Scorer:
+    """Sum of the cosine similarities of a product to the products the customer bought."""
+    bought = train.bought.astype(np.float64)
+    similarity = item_similarity(train.bought)
+
+    def score(rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
+        safe = np.where(rows >= 0, rows, 0)
+        scores = bought[safe] @ similarity
+        scores = scores.toarray() if sp.issparse(scores) else np.asarray(scores)
+        scores[rows < 0] = 0.0
+        return scores
+
+    return score
+
+
+def als(train: Interactions) -> Scorer:
+    """implicit's AlternatingLeastSquares on the orders counts (confidence), fixed settings;
+    the score is the dot product of the customer's and the product's factors."""
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    with single_threaded(*KMEANS_MODULES):
+        model = AlternatingLeastSquares(
+            factors=ALS_FACTORS,
+            regularization=ALS_REGULARIZATION,
+            iterations=ALS_ITERATIONS,
+            random_state=ALS_RANDOM_STATE,
+            num_threads=1,
+            calculate_training_loss=False,
+        )
+        model.fit(train.orders.astype(np.float32).tocsr(), show_progress=False)
+    users = np.asarray(model.user_factors, dtype=np.float64)
+    items = np.asarray(model.item_factors, dtype=np.float64)
+
+    def score(rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
+        with single_threaded(*KMEANS_MODULES):
+            scores = users[np.where(rows >= 0, rows, 0)] @ items.T
+        scores[rows < 0] = 0.0
+        return scores
+
+    return score
+
+
+def top_n(
+    scores: np.ndarray, bought: sp.csr_matrix, tie_order: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The n best products not bought per row: product indices (-1 where fewer) and scores.
+
+    A tie in score goes to the earlier product of tie_order (global popularity, then code).
+    Only the products scoring at least each row's n-th best are sorted (np.partition finds it).
+    """
+    customers = scores.shape[0]
+    m = min(n, scores.shape[1])
+    if m == 0:
+        return np.zeros((customers, 0), np.int64), np.zeros((customers, 0))
+    negated = np.negative(scores, dtype=np.float64)
+    negated[bought.toarray() > 0] = np.inf
+    threshold = np.partition(negated, m - 1, axis=1)[:, m - 1]
+    rows, cols = np.nonzero(negated <= threshold[:, None])
+    values = negated[rows, cols]
+    tie_rank = np.empty(len(tie_order), dtype=np.int64)
+    tie_rank[tie_order] = np.arange(len(tie_order))
+    order = np.lexsort((tie_rank[cols], values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
+    keep = rank < m
+    products = cols[keep].reshape(customers, m)
+    best = -values[keep].reshape(customers, m)
+    products[~np.isfinite(best)] = -1
+    return products, best
+
+
+def tie_order(train: Interactions) -> np.ndarray:
+    """Products by training customers buying, most first; then by stock_code."""
+    return np.lexsort((np.arange(train.orders.shape[1]), -train.popularity()))
+
+
+def scorer(method: str, train: Interactions, segments: np.ndarray) -> Scorer:
+    if method == "global_popularity":
+        return global_popularity(train)
+    if method == "segment_popularity":
+        return segment_popularity(train, segments)
+    if method == "item_item":
+        return item_item(train)
+    if method == "als":
+        return als(train)
+    raise ValueError(f"unknown recommendation method {method!r}")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    customers: int
+    precision: float | None
+    recall: float | None
+    hit_rate: float | None
+    ndcg: float | None
+    coverage: float | None
+
+
+def ranking_metrics(
+    recommended: np.ndarray, relevant: sp.csr_matrix, new_counts: np.ndarray, k: int, products: int
+) -> Metrics:
+    """Precision, recall, hit rate, NDCG (binary relevance, log2 discount) at k, averaged over
+    customers, and the share of products recommended to any of them.
+
+    recommended: customers x k product indices (-1 for none); relevant: customers x products
+    0/1 of the new products bought in the test; new_counts: new products bought per customer
+    (also those outside the training catalog, which no method can recommend).
+    """
+    customers = len(new_counts)
+    if customers == 0:
+        return Metrics(0, None, None, None, None, None)
+    valid = recommended >= 0
+    rows = np.arange(customers)[:, None]
+    hits = valid & (relevant[rows, np.where(valid, recommended, 0)].toarray() > 0)
+    hit_count = hits.sum(axis=1)
+    discount = 1.0 / np.log2(np.arange(k) + 2.0)
+    dcg = (hits * discount[: hits.shape[1]]).sum(axis=1)
+    ideal = np.cumsum(discount)[np.minimum(new_counts, k) - 1]
+    shown = np.unique(recommended[valid])
+    return Metrics(
+        customers,
+        math.fsum(hit_count / k) / customers,
+        math.fsum(hit_count / new_counts) / customers,
+        math.fsum(hit_count > 0) / customers,
+        math.fsum(dcg / ideal) / customers,
+        len(shown) / products if products else None,
+    )

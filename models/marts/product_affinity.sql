@@ -1,0 +1,103 @@
+-- Products bought in the same order: for each product, its related products by lift (at
+-- most `affinity_max_related`), among the pairs seen together in at least
+-- `affinity_min_orders` sale orders (counted by int_product_pairs).
+{%- set max_related = validated_var('affinity_max_related') %}
+
+with
+
+product_pairs as (
+
+    select * from {{ ref('int_product_pairs') }}
+
+),
+
+order_products as (
+
+    select * from {{ ref('int_order_products') }}
+
+),
+
+product_orders as (
+
+    -- sale orders holding each product (one int_order_products row per order and product)
+    select
+        stock_code,
+        count(*) as orders
+    from order_products
+    group by stock_code
+
+),
+
+all_orders as (
+
+    select count(distinct invoice_no) as orders from order_products
+
+),
+
+both_directions as (
+
+    select
+        stock_code,
+        related_stock_code,
+        orders_together
+    from product_pairs
+    union all
+    select
+        related_stock_code as stock_code,
+        stock_code as related_stock_code,
+        orders_together
+    from product_pairs
+
+),
+
+measured as (
+
+    select
+        both_directions.stock_code,
+        both_directions.related_stock_code,
+        both_directions.orders_together,
+        cast(both_directions.orders_together as double) / all_orders.orders as support,
+        cast(both_directions.orders_together as double) / product_orders.orders as confidence,
+        (cast(both_directions.orders_together as double) / product_orders.orders)
+        / (cast(related_orders.orders as double) / all_orders.orders) as lift
+    from both_directions
+    inner join product_orders
+        on both_directions.stock_code = product_orders.stock_code
+    inner join product_orders as related_orders
+        on both_directions.related_stock_code = related_orders.stock_code
+    cross join all_orders
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by stock_code
+            order by lift desc, orders_together desc, related_stock_code asc
+        ) as related_rank
+    from measured
+
+),
+
+final as (
+
+    select
+        -- ids
+        cast(stock_code as varchar) as stock_code,
+        cast(related_rank as integer) as rank,
+        cast(related_stock_code as varchar) as related_stock_code,
+        -- counts
+        cast(orders_together as bigint) as orders_together,
+        -- measures
+        support,
+        confidence,
+        lift
+    from ranked
+    where related_rank <= {{ max_related }}
+    order by stock_code, rank
+
+)
+
+select * from final

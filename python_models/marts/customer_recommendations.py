@@ -1,0 +1,17 @@
+"""Top products per customer not yet bought, from the method recommendation_evaluation selected."""
+
+from customer_segmentation.recommend import customer_recommendations
+
+
+def model(dbt, session):
+    # recommendations_n arrives through the config in customer_recommendations.yml.
+    return customer_recommendations(
+        session,
+        dbt.ref("int_order_products"),
+        dbt.ref("int_customer_products"),
+        dbt.ref("customer_rfm"),
+        dbt.ref("customer_segments"),
+        dbt.ref("dim_products"),
+        dbt.ref("recommendation_evaluation"),
+        dbt.config.get("recommendations_n"),
+    )

@@ -1,0 +1,260 @@
+"""Recommendations: the honest time split, the methods and their metrics.
+
+The functions of recommend.py and recommenders.py run on DuckDB relations built here from
+generated lines (no dbt); the two marts are checked on the sample build.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+import scipy.sparse as sp
+
+from customer_segmentation import recommend, recommenders
+from customer_segmentation.segmentation.settings import validate_settings
+
+AS_OF = dt.date(2011, 12, 10)
+SPLIT = dt.datetime(2011, 9, 11)  # AS_OF - 90 days
+START = dt.datetime(2011, 1, 3, 9, 0)
+
+
+def planted_lines(groups: int = 6, per_group: int = 40, products: int = 15, seed: int = 7):
+    """Customers of group g buy only products G<g>-<p>: 5 of them over 3 invoices before the
+    split, then 4 more of the same set (some already bought) in the holdout window."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    invoice = 0
+    for g in range(groups):
+        for c in range(per_group):
+            customer = 10_000 + g * per_group + c
+            order = rng.permutation(products)
+            before, after = order[:5], rng.choice(products, 4, replace=False)
+            for i, part in enumerate(np.array_split(before, 3)):
+                invoice += 1
+                at = START + dt.timedelta(days=int(rng.integers(0, 240)), hours=i)
+                for p in part:
+                    lines.append((f"{invoice}", customer, f"G{g}-{p:02d}", at, 1.0 + c % 7))
+            invoice += 1
+            at = SPLIT + dt.timedelta(days=int(rng.integers(0, 80)))
+            for p in after:
+                lines.append((f"{invoice}", customer, f"G{g}-{p:02d}", at, 2.0))
+    return lines
+
+
+def relations(con: duckdb.DuckDBPyConnection, lines):
+    """int_order_products, int_order_line_groups and customer_rfm (its as_of_date) shaped
+    relations of (invoice_no, customer_id, stock_code, invoiced_at, amount) sale lines."""
+    invoices, customers, codes, times, amounts = (list(c) for c in zip(*lines, strict=True))
+    table = pa.table(
+        {
+            "invoice_no": pa.array(invoices, pa.string()),
+            "customer_id": pa.array(customers, pa.int64()),
+            "stock_code": pa.array(codes, pa.string()),
+            "invoiced_at": pa.array(times, pa.timestamp("us")),
+            "amount": pa.array(amounts, pa.float64()),
+        }
+    )
+    con.register("lines", table)
+    order_products = con.sql(
+        """select invoice_no, stock_code, customer_id, invoiced_at, customer_id is null as is_guest,
+            count(*) as lines, count(*) as items, sum(amount) as amount
+        from lines group by all"""
+    )
+    line_groups = con.sql(
+        """select invoice_no, customer_id, invoiced_at, 'sale' as line_type,
+            customer_id is null as is_guest, count(*) as lines, sum(amount) as amount
+        from lines group by all"""
+    )
+    rfm = con.sql(f"select date '{AS_OF}' as as_of_date, 1 as customer_id")
+    return order_products, line_groups, rfm
+
+
+def evaluation(lines) -> dict[str, dict]:
+    con = duckdb.connect()
+    order_products, line_groups, rfm = relations(con, lines)
+    table = recommend.recommendation_evaluation(
+        con, order_products, line_groups, rfm, 90, 10, validate_settings()
+    )
+    return {row["method"]: row for row in table.to_pylist()}
+
+
+def test_holdout_split_dates_and_var_checks():
+    split = recommend.holdout_split(AS_OF, 90)
+    assert split.test_start_date == SPLIT.date()
+    assert split.train_end_date == dt.date(2011, 9, 10)
+    assert split.test_end_date == dt.date(2011, 12, 9)
+    with pytest.raises(ValueError, match="recommendation_holdout_days"):
+        recommend.holdout_split(AS_OF, 0)
+    with pytest.raises(ValueError, match="recommendations_n"):
+        recommend.checked_n(101)
+
+
+def test_item_item_recovers_planted_purchases_far_better_than_popularity():
+    rows = evaluation(planted_lines())
+    assert set(rows) == set(recommend.METHODS)
+    item, popular = rows["item_item"], rows["global_popularity"]
+    assert item["customers_evaluated"] == popular["customers_evaluated"] > 200
+    assert item["recall_at_k"] > 0.9
+    assert item["recall_at_k"] > 3 * popular["recall_at_k"]
+    assert item["ndcg_at_k"] > 3 * popular["ndcg_at_k"]
+    assert [m for m, r in rows.items() if r["is_selected"]] in (["item_item"], ["als"])
+
+
+def training_of(lines):
+    con = duckdb.connect()
+    order_products, line_groups, _ = relations(con, lines)
+    split = recommend.holdout_split(AS_OF, 90)
+    inputs = recommend.training_inputs(order_products, line_groups, split)
+    new = sorted(recommend.new_purchase_pairs(order_products, split).fetchall())
+    return inputs, new
+
+
+def assert_same_training(a: recommend.TrainingInputs, b: recommend.TrainingInputs):
+    assert np.array_equal(a.train.customer_ids, b.train.customer_ids)
+    assert a.train.stock_codes.equals(b.train.stock_codes)
+    assert (a.train.orders != b.train.orders).nnz == 0
+    assert a.rfm.equals(b.rfm)
+
+
+def test_holdout_purchases_never_reach_training():
+    base = planted_lines()
+    customer = base[0][1]
+    holdout = [line for line in base if line[1] == customer and line[3] >= SPLIT]
+    added = [
+        *base,
+        ("new-1", customer, "G5-00", SPLIT, 9.0),
+        ("new-2", customer, "G5-01", SPLIT + dt.timedelta(days=89, hours=23), 9.0),
+    ]
+    removed = [line for line in base if line not in holdout]
+    moved = [
+        (i, c, s, SPLIT + dt.timedelta(days=85), a)
+        if (i, c, s, t, a) in holdout
+        else (i, c, s, t, a)
+        for i, c, s, t, a in base
+    ]
+    reference, reference_new = training_of(base)
+    for variant in (added, removed, moved):
+        inputs, new = training_of(variant)
+        assert_same_training(inputs, reference)
+    assert training_of(added)[1] != reference_new  # the change did reach the test side
+    assert training_of(removed)[1] != reference_new
+
+
+def test_a_line_on_the_split_is_tested_and_one_a_second_before_is_trained():
+    base = planted_lines()
+    customer = base[0][1]
+    on_split = ("edge-1", customer, "G3-01", SPLIT, 5.0)
+    before = ("edge-2", customer, "G4-02", SPLIT - dt.timedelta(seconds=1), 5.0)
+    inputs, new = training_of([*base, on_split, before])
+    codes = inputs.train.stock_codes.to_pylist()
+    row = int(np.searchsorted(inputs.train.customer_ids, customer))
+    bought = {codes[p] for p in inputs.train.orders[row].indices}
+    assert "G4-02" in bought and "G3-01" not in bought
+    assert (customer, "G3-01") in new and (customer, "G4-02") not in new
+
+
+def test_two_runs_give_identical_tables():
+    lines = planted_lines(groups=4, per_group=30)
+    assert evaluation(lines) == evaluation(lines)
+    tables = []
+    for _ in range(2):
+        con = duckdb.connect()
+        order_products, line_groups, rfm = relations(con, lines)
+        rfm = con.sql(f"select distinct customer_id, date '{AS_OF}' as as_of_date from lines")
+        customer_products = con.sql(
+            """select customer_id, stock_code, min(invoiced_at) as first_purchased_at
+            from lines group by all"""
+        )
+        segments = con.sql(
+            "select distinct customer_id, 1 + customer_id % 3 as segment_id from lines"
+        )
+        products = con.sql(
+            "select distinct stock_code, 'P ' || stock_code as description from lines"
+        )
+        for method in recommend.METHODS:
+            chosen = con.sql(f"select '{method}' as method, true as is_selected")
+            tables.append(
+                recommend.customer_recommendations(
+                    con, order_products, customer_products, rfm, segments, products, chosen, 5
+                ).to_arrow_table()
+            )
+    assert all(t.num_rows == 120 * 5 for t in tables)  # 120 customers, at least 6 unbought each
+    for first, second in zip(tables[:4], tables[4:], strict=True):
+        assert first.equals(second)
+
+
+def test_metrics_on_a_hand_computed_case():
+    # customer 0: top 3 = products 0, 1, 2; new products 1 and 5 and one unknown to training
+    # customer 1: top 3 = product 3 only; new product 3
+    recommended = np.array([[0, 1, 2], [3, -1, -1]])
+    relevant = sp.csr_matrix(np.array([[0, 1, 0, 0, 0, 1], [0, 0, 0, 1, 0, 0]]))
+    m = recommenders.ranking_metrics(recommended, relevant, np.array([3, 1]), 3, 6)
+    ideal0 = 1 + 1 / math.log2(3) + 1 / 2
+    assert m.customers == 2
+    assert m.precision == pytest.approx((1 / 3 + 1 / 3) / 2)
+    assert m.recall == pytest.approx((1 / 3 + 1) / 2)
+    assert m.hit_rate == 1.0
+    assert m.ndcg == pytest.approx(((1 / math.log2(3)) / ideal0 + 1) / 2)
+    assert m.coverage == pytest.approx(4 / 6)
+
+
+def test_top_n_breaks_ties_by_the_tie_order_and_skips_bought_products():
+    scores = np.array([[1.0, 2.0, 2.0, 0.0]])
+    bought = sp.csr_matrix(np.array([[0, 0, 0, 1]]))
+    products, values = recommenders.top_n(scores, bought, np.array([2, 1, 0, 3]), 4)
+    assert products.tolist() == [[2, 1, 0, -1]]
+    assert values[0, :3].tolist() == [2.0, 2.0, 1.0]
+
+
+def test_marts_on_the_sample(sample_build):
+    rows = sample_build.df("select * from marts.recommendation_evaluation order by method")
+    assert sorted(rows["method"]) == sorted(recommend.METHODS)
+    assert rows["is_selected"].sum() == 1
+    [as_of] = sample_build.query("select distinct as_of_date from marts.customer_rfm")
+    split = recommend.holdout_split(as_of[0], 90)
+    dates = sample_build.query(
+        "select distinct train_end_date, test_start_date, test_end_date, as_of_date"
+        " from marts.recommendation_evaluation"
+    )
+    assert dates == [(split.train_end_date, split.test_start_date, split.test_end_date, as_of[0])]
+    assert (rows["customers_evaluated"] > 0).all()
+    [(already_bought, most, methods)] = sample_build.query(
+        """select
+            (select count(*) from marts.customer_recommendations as r
+             inner join intermediate.int_customer_products as p
+                on r.customer_id = p.customer_id and r.stock_code = p.stock_code
+             inner join marts.customer_rfm as c on r.customer_id = c.customer_id
+             where p.first_purchased_at < c.as_of_date),
+            (select max(n) from (select count(*) as n from marts.customer_recommendations
+                                 group by customer_id)),
+            (select list(distinct method) from marts.customer_recommendations)"""
+    )
+    assert already_bought == 0
+    assert most <= 10
+    assert methods == rows.loc[rows["is_selected"], "method"].tolist()
+
+
+def test_top_n_matches_a_full_stable_sort_with_many_ties():
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 4, (300, 50)).astype(np.float64)
+    bought = sp.csr_matrix(rng.random((300, 50)) < 0.3)
+    tie = rng.permutation(50)
+    products, values = recommenders.top_n(scores, bought, tie, 10)
+    ordered = scores[:, tie].copy()
+    ordered[bought[:, tie].toarray()] = -np.inf
+    expected = tie[np.argsort(-ordered, axis=1, kind="stable")[:, :10]]
+    assert np.array_equal(products, expected)
+    assert np.array_equal(values, np.take_along_axis(scores, expected, axis=1))
+
+
+def test_pruned_similarity_keeps_the_nearest_neighbours(monkeypatch):
+    lines = planted_lines(groups=4, per_group=30)
+    dense = evaluation(lines)
+    monkeypatch.setattr(recommenders, "DENSE_SIMILARITY_PRODUCTS", 10)
+    monkeypatch.setattr(recommenders, "NEIGHBOURS", 14)  # a group's other products: nothing lost
+    assert evaluation(lines)["item_item"] == dense["item_item"]
