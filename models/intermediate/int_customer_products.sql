@@ -15,11 +15,13 @@ final as (
         -- ids
         customer_id,
         stock_code,
+        -- flags
+        is_guest,
         -- timestamps
         min(invoiced_at) as first_purchased_at
     from order_products
     where customer_id is not null
-    group by customer_id, stock_code
+    group by customer_id, stock_code, is_guest
 
 )
 
