@@ -17,14 +17,10 @@ order_products as (
 
 ),
 
-product_orders as (
+products as (
 
-    -- sale orders holding each product (one int_order_products row per order and product)
-    select
-        stock_code,
-        count(*) as orders
-    from order_products
-    group by stock_code
+    -- orders: the sale orders holding each product
+    select * from {{ ref('dim_products') }}
 
 ),
 
@@ -57,13 +53,13 @@ measured as (
         both_directions.related_stock_code,
         both_directions.orders_together,
         cast(both_directions.orders_together as double) / all_orders.orders as support,
-        cast(both_directions.orders_together as double) / product_orders.orders as confidence,
-        (cast(both_directions.orders_together as double) / product_orders.orders)
+        cast(both_directions.orders_together as double) / products.orders as confidence,
+        (cast(both_directions.orders_together as double) / products.orders)
         / (cast(related_orders.orders as double) / all_orders.orders) as lift
     from both_directions
-    inner join product_orders
-        on both_directions.stock_code = product_orders.stock_code
-    inner join product_orders as related_orders
+    inner join products
+        on both_directions.stock_code = products.stock_code
+    inner join products as related_orders
         on both_directions.related_stock_code = related_orders.stock_code
     cross join all_orders
 
