@@ -54,8 +54,9 @@ measured as (
         both_directions.orders_together,
         cast(both_directions.orders_together as double) / all_orders.orders as support,
         cast(both_directions.orders_together as double) / products.orders as confidence,
-        (cast(both_directions.orders_together as double) / products.orders)
-        / (cast(related_orders.orders as double) / all_orders.orders) as lift
+        -- orders_together x all orders / (orders of each): the same float both ways
+        cast(both_directions.orders_together * all_orders.orders as double)
+        / cast(products.orders * related_orders.orders as double) as lift
     from both_directions
     inner join products
         on both_directions.stock_code = products.stock_code
