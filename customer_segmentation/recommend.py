@@ -28,6 +28,7 @@ from customer_segmentation.recommenders import (
     tie_order,
     top_n,
 )
+from customer_segmentation.segmentation.features import sample_positions
 from customer_segmentation.segmentation.segments import fit_customer_segments
 from customer_segmentation.segmentation.selection import select_segment_count
 from customer_segmentation.segmentation.settings import SegmentSettings
@@ -38,6 +39,12 @@ SELECTION_RULE = (
 )
 # Customers scored at once: a dense chunk x products block of float64 (2,000 x 4,000 = 64 MB).
 CUSTOMERS_PER_CHUNK = 2_000
+# Rows fetched from DuckDB at once while the training matrix is built.
+BATCH_ROWS = 1_000_000
+# The evaluation trains and tests on all customers up to this many, else on a deterministic
+# sample of them (segmentation.features.sample_positions): its memory and time stay bounded
+# (about 16 million customer x product cells) whatever the size of the input.
+EVALUATION_CUSTOMERS = 200_000
 
 EVALUATION_SCHEMA = pa.schema(
     [
@@ -152,37 +159,50 @@ def rfm_before(line_groups, before: date):
     )
 
 
-def interactions(pairs) -> Interactions:
-    """The sparse matrix of a purchase_pairs relation (indices numbered in DuckDB)."""
-    indexed = pairs.query(
-        "pairs",
-        """select
-            dense_rank() over (order by customer_id) - 1 as customer_index,
-            dense_rank() over (order by stock_code) - 1 as product_index,
-            customer_id, stock_code, orders
-        from pairs""",
+def interactions(session, order_products, before: date) -> Interactions:
+    """The training matrix of the sale order products before `before`: customers and products
+    numbered in ascending order, built from one stream sorted in DuckDB (no coordinate copy)."""
+    lines = _before(customer_order_products(order_products), before)
+    codes = lines.aggregate("stock_code", "stock_code").order("stock_code").to_arrow_table()
+    stock_codes = codes.column("stock_code").combine_chunks().cast(pa.string())
+    index = session.from_arrow(
+        pa.table(
+            {
+                "stock_code": stock_codes,
+                "product_index": pa.array(np.arange(len(stock_codes), dtype=np.int32)),
+            }
+        )
     )
-    codes = indexed.aggregate("product_index, any_value(stock_code) as stock_code", "product_index")
-    customers = indexed.aggregate(
-        "customer_index, any_value(customer_id) as customer_id", "customer_index"
+    cells = (
+        lines.join(index.set_alias("codes"), "stock_code")
+        .aggregate(
+            "customer_id, product_index, cast(count(*) as integer) as orders",
+            "customer_id, product_index",
+        )
+        .order("customer_id, product_index")
     )
-    cells = indexed.select("customer_index, product_index, orders").fetchnumpy()
-    code_table = codes.order("product_index").to_arrow_table()
-    id_table = customers.order("customer_index").to_arrow_table()
-    n_customers, n_products = id_table.num_rows, code_table.num_rows
-    matrix = sp.csr_matrix(
-        (
-            np.asarray(cells["orders"], dtype=np.int64),
-            (np.asarray(cells["customer_index"]), np.asarray(cells["product_index"])),
-        ),
-        shape=(n_customers, n_products),
-    )
-    matrix.sort_indices()
-    return Interactions(
-        id_table.column("customer_id").to_numpy().astype(np.int64),
-        code_table.column("stock_code").combine_chunks().cast(pa.string()),
-        matrix,
-    )
+    ids, counts, products, orders = [], [], [], []
+    for batch in cells.to_arrow_reader(BATCH_ROWS):
+        customer = batch.column("customer_id").to_numpy()
+        starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]])
+        ids.append(customer[starts])
+        counts.append(np.diff(np.r_[starts, len(customer)]))
+        products.append(batch.column("product_index").to_numpy().astype(np.int32))
+        orders.append(batch.column("orders").to_numpy().astype(np.int32))
+    indices = np.concatenate(products) if products else np.zeros(0, np.int32)
+    del products
+    data = np.concatenate(orders) if orders else np.zeros(0, np.int32)
+    del orders
+    customer_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+    per_customer = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+    # a customer whose rows straddle two batches appears twice in a row: merge the runs
+    first = np.flatnonzero(np.r_[True, customer_ids[1:] != customer_ids[:-1]])
+    if len(customer_ids):
+        per_customer = np.add.reduceat(per_customer, first)
+    customer_ids = customer_ids[first].astype(np.int64)
+    indptr = np.r_[0, np.cumsum(per_customer)].astype(np.int64 if len(data) >= 2**31 else np.int32)
+    matrix = sp.csr_matrix((data, indices, indptr), shape=(len(customer_ids), len(stock_codes)))
+    return Interactions(customer_ids, stock_codes, matrix)
 
 
 def product_matrix(
@@ -229,9 +249,9 @@ class TrainingInputs:
     rfm: pa.Table  # recency_days, frequency, monetary as of the split
 
 
-def training_inputs(order_products, line_groups, split: Split) -> TrainingInputs:
+def training_inputs(session, order_products, line_groups, split: Split) -> TrainingInputs:
     return TrainingInputs(
-        interactions(purchase_pairs(order_products, split.test_start_date)),
+        interactions(session, order_products, split.test_start_date),
         rfm_before(line_groups, split.test_start_date).to_arrow_table(),
     )
 
@@ -305,6 +325,21 @@ def evaluate(
     return results, notes
 
 
+def evaluation_sample(session, order_products):
+    """The customers the evaluation trains and tests on: every customer with a sale order, up
+    to EVALUATION_CUSTOMERS, else a deterministic sample of them (the same ids, the same
+    sample)."""
+    ids = (
+        customer_order_products(order_products)
+        .aggregate("customer_id", "customer_id")
+        .order("customer_id")
+        .fetchnumpy()["customer_id"]
+    )
+    ids = np.asarray(ids, dtype=np.int64)
+    chosen = ids[sample_positions(ids, EVALUATION_CUSTOMERS)]
+    return session.from_arrow(pa.table({"customer_id": chosen})).set_alias("sample")
+
+
 def recommendation_evaluation(
     session,
     order_products,
@@ -317,7 +352,10 @@ def recommendation_evaluation(
     """recommendation_evaluation: one row per method, the best by recall at k selected."""
     k = checked_n(recommendations_n)
     split = holdout_split(reference_date(customer_rfm), holdout_days)
-    inputs = training_inputs(order_products, line_groups, split)
+    sample = evaluation_sample(session, order_products)
+    order_products = order_products.join(sample, "customer_id", how="semi")
+    line_groups = line_groups.join(sample, "customer_id", how="semi")
+    inputs = training_inputs(session, order_products, line_groups, split)
     train = inputs.train
     new = new_purchase_pairs(order_products, split)
     counts = (
@@ -371,7 +409,6 @@ RECOMMENDATION_SCHEMA = pa.schema(
         ("rank", pa.int32()),
         ("stock_code", pa.string()),
         ("score", pa.float64()),
-        ("method", pa.string()),
     ]
 )
 
@@ -394,7 +431,9 @@ def customer_recommendations(
     if len(picked) != 1:
         raise ValueError(f"recommendation_evaluation must select one method, found {len(picked)}")
     method = picked[0][0]
-    train = interactions(purchase_pairs(order_products, as_of))
+    if method not in METHODS:
+        raise ValueError(f"recommendation_evaluation selected an unknown method {method!r}")
+    train = interactions(session, order_products, as_of)
     customer_ids = np.asarray(
         customer_rfm.select("customer_id").order("customer_id").fetchnumpy()["customer_id"],
         dtype=np.int64,
@@ -402,8 +441,13 @@ def customer_recommendations(
     rows = positions(train.customer_ids, customer_ids)
     seg_table = customer_segments.select("customer_id, segment_id").fetchnumpy()
     segments = align(seg_table["customer_id"], seg_table["segment_id"], customer_ids)
-    bought = product_matrix(
-        customer_products.filter(f"first_purchased_at < date '{as_of.isoformat()}'"),
+    # what a customer has bought: the training matrix; for a customer outside it (a guest
+    # numbered by guest_policy), the products of int_customer_products
+    outside = session.from_arrow(pa.table({"customer_id": customer_ids[rows < 0]}))
+    bought_outside = product_matrix(
+        customer_products.filter(f"first_purchased_at < date '{as_of.isoformat()}'").join(
+            outside.set_alias("outside"), "customer_id", how="semi"
+        ),
         customer_ids,
         train.stock_codes,
         session,
@@ -414,7 +458,11 @@ def customer_recommendations(
         score = scorer(method, train, training)
         order = tie_order(train)
         for part in chunks(len(customer_ids)):
-            best, best_scores = top_n(score(rows[part], segments[part]), bought[part], order, n)
+            inside = rows[part] >= 0
+            known = train.bought[np.where(inside, rows[part], 0)]
+            bought = sp.diags(inside.astype(np.int8), dtype=np.int8) @ known
+            bought = bought + bought_outside[part]
+            best, best_scores = top_n(score(rows[part], segments[part]), bought, order, n)
             valid = best >= 0
             ranks = np.broadcast_to(np.arange(1, best.shape[1] + 1), best.shape)
             ids = np.broadcast_to(customer_ids[part][:, None], best.shape)
@@ -425,7 +473,6 @@ def customer_recommendations(
                         "rank": pa.array(ranks[valid], pa.int32()),
                         "stock_code": train.stock_codes.take(pa.array(best[valid])),
                         "score": pa.array(best_scores[valid], pa.float64()),
-                        "method": pa.array([method] * int(valid.sum()), pa.string()),
                     },
                     schema=RECOMMENDATION_SCHEMA,
                 )
@@ -436,6 +483,7 @@ def customer_recommendations(
         session.from_arrow(table)
         .set_alias("recommendations")
         .join(descriptions, "stock_code", how="left")
-        .select("customer_id, rank, stock_code, description, score, method")
+        # method is one of METHODS (checked above)
+        .select(f"customer_id, rank, stock_code, description, score, '{method}' as method")
         .order("customer_id, rank")
     )

@@ -7,8 +7,9 @@ the two marts); method and measurements: docs/recommendations.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +28,9 @@ ALS_FACTORS = 32
 ALS_ITERATIONS = 15
 ALS_REGULARIZATION = 0.05
 ALS_RANDOM_STATE = 42
+# Matrix entries (customer x product) converted at once when a whole-matrix product is taken
+# in blocks of customers (about 100 MB of working memory).
+ENTRIES_PER_BLOCK = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -35,15 +39,28 @@ class Interactions:
 
     customer_ids: np.ndarray  # int64
     stock_codes: pa.Array  # string
-    orders: sp.csr_matrix  # int64: sale orders of the customer holding the product
+    orders: sp.csr_matrix  # int32, sorted indices: sale orders of the customer holding the product
 
-    @property
+    @cached_property
     def bought(self) -> sp.csr_matrix:
-        return (self.orders > 0).astype(np.int64).tocsr()
+        """0/1 (int8) sharing the index arrays of `orders`: no second copy of the matrix."""
+        ones = np.ones(self.orders.nnz, dtype=np.int8)
+        return sp.csr_matrix((ones, self.orders.indices, self.orders.indptr), self.orders.shape)
 
     def popularity(self) -> np.ndarray:
         """Training customers buying each product."""
-        return np.asarray(self.bought.sum(axis=0)).ravel().astype(np.float64)
+        counts = np.bincount(self.orders.indices, minlength=self.orders.shape[1])
+        return counts.astype(np.float64)
+
+    def row_blocks(self) -> Iterator[slice]:
+        """Slices of customers holding about ENTRIES_PER_BLOCK matrix entries each."""
+        indptr = self.orders.indptr
+        start = 0
+        while start < self.orders.shape[0]:
+            stop = int(np.searchsorted(indptr, indptr[start] + ENTRIES_PER_BLOCK, side="right"))
+            stop = min(self.orders.shape[0], max(stop - 1, start + 1))
+            yield slice(start, stop)
+            start = stop
 
 
 # A scorer gives, for training-matrix rows (-1: a customer the model never saw) and segment ids,
@@ -60,11 +77,14 @@ def segment_popularity(train: Interactions, training_segments: np.ndarray) -> Sc
     """Training customers of the customer's segment buying each product. training_segments:
     the segment id (>= 1) of each training-matrix row, 0 for none."""
     labels = training_segments.astype(np.int64)
-    members = sp.csr_matrix(
-        (np.ones(len(labels), dtype=np.int64), (labels, np.arange(len(labels)))),
-        shape=(int(labels.max(initial=0)) + 1, len(labels)),
-    )
-    by_segment = np.asarray((members @ train.bought).todense(), dtype=np.float64)
+    n = train.orders.shape[1]
+    cells = (int(labels.max(initial=0)) + 1) * n
+    counts = np.zeros(cells, dtype=np.int64)
+    for block in train.row_blocks():
+        bought = train.bought[block]
+        segment = np.repeat(labels[block], np.diff(bought.indptr))
+        counts += np.bincount(segment * n + bought.indices, minlength=cells)
+    by_segment = counts.reshape(-1, n).astype(np.float64)
     by_segment[0] = train.popularity()  # no segment: the global popularity
 
     def score(rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
@@ -74,15 +94,32 @@ def segment_popularity(train: Interactions, training_segments: np.ndarray) -> Sc
     return score
 
 
-def item_similarity(bought: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
-    """Cosine similarity of products over training customers (self-similarity 0), counted in
-    blocks of products: a dense matrix up to DENSE_SIMILARITY_PRODUCTS products; above, a
-    sparse one with each product's NEIGHBOURS most similar (ties to the lower product index)."""
-    n = bought.shape[1]
-    norms = np.sqrt(np.asarray(bought.sum(axis=0)).ravel().astype(np.float64))
-    by_product = bought.T.tocsr()
+def co_purchases(train: Interactions) -> np.ndarray:
+    """Products x products: training customers buying both (diagonal: buying each), summed
+    over blocks of customers so that no copy of the whole matrix is made."""
+    n = train.orders.shape[1]
+    together = np.zeros((n, n), dtype=np.int64)
+    for block in train.row_blocks():
+        part = train.bought[block].astype(np.int64)
+        together += (part.T @ part).toarray()
+    return together
+
+
+def item_similarity(train: Interactions) -> np.ndarray | sp.csr_matrix:
+    """Cosine similarity of products over training customers (self-similarity 0): a dense
+    matrix up to DENSE_SIMILARITY_PRODUCTS products; above, a sparse one with each product's
+    NEIGHBOURS most similar (ties to the lower product index), counted in blocks of products."""
+    n = train.orders.shape[1]
+    norms = np.sqrt(train.popularity())
     dense = n <= DENSE_SIMILARITY_PRODUCTS
-    similarity = np.zeros((n, n)) if dense else None
+    if dense:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            similarity = co_purchases(train) / np.outer(norms, norms)
+        similarity[~np.isfinite(similarity)] = 0.0
+        np.fill_diagonal(similarity, 0.0)
+        return similarity
+    bought = train.bought.astype(np.int64)
+    by_product = bought.T.tocsr()
     rows, cols, values = [], [], []
     block = max(1, 4_000_000 // max(n, 1))
     for start in range(0, n, block):
@@ -92,15 +129,10 @@ def item_similarity(bought: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
             cosine = together / np.outer(norms[start:stop], norms)
         cosine[~np.isfinite(cosine)] = 0.0
         cosine[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        if dense:
-            similarity[start:stop] = cosine
-            continue
         top = np.argsort(-cosine, axis=1, kind="stable")[:, :NEIGHBOURS]
         rows.append(np.repeat(np.arange(start, stop), top.shape[1]))
         cols.append(top.ravel())
         values.append(np.take_along_axis(cosine, top, axis=1).ravel())
-    if dense:
-        return similarity
     matrix = sp.csr_matrix(
         (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
     )
@@ -110,12 +142,11 @@ def item_similarity(bought: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
 
 def item_item(train: Interactions) -> Scorer:
     """Sum of the cosine similarities of a product to the products the customer bought."""
-    bought = train.bought.astype(np.float64)
-    similarity = item_similarity(train.bought)
+    similarity = item_similarity(train)
 
     def score(rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
         safe = np.where(rows >= 0, rows, 0)
-        scores = bought[safe] @ similarity
+        scores = train.bought[safe].astype(np.float64) @ similarity
         scores = scores.toarray() if sp.issparse(scores) else np.asarray(scores)
         scores[rows < 0] = 0.0
         return scores
@@ -128,6 +159,10 @@ def als(train: Interactions) -> Scorer:
     the score is the dot product of the customer's and the product's factors."""
     from implicit.cpu.als import AlternatingLeastSquares
 
+    orders = train.orders
+    confidence = sp.csr_matrix(
+        (orders.data.astype(np.float32), orders.indices, orders.indptr), orders.shape
+    )
     with single_threaded(*KMEANS_MODULES):
         model = AlternatingLeastSquares(
             factors=ALS_FACTORS,
@@ -137,7 +172,8 @@ def als(train: Interactions) -> Scorer:
             num_threads=1,
             calculate_training_loss=False,
         )
-        model.fit(train.orders.astype(np.float32).tocsr(), show_progress=False)
+        model.fit(confidence, show_progress=False)
+    del confidence
     users = np.asarray(model.user_factors, dtype=np.float64)
     items = np.asarray(model.item_factors, dtype=np.float64)
 

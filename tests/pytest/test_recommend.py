@@ -109,7 +109,7 @@ def training_of(lines):
     con = duckdb.connect()
     order_products, line_groups, _ = relations(con, lines)
     split = recommend.holdout_split(AS_OF, 90)
-    inputs = recommend.training_inputs(order_products, line_groups, split)
+    inputs = recommend.training_inputs(con, order_products, line_groups, split)
     new = sorted(recommend.new_purchase_pairs(order_products, split).fetchall())
     return inputs, new
 
@@ -258,3 +258,32 @@ def test_pruned_similarity_keeps_the_nearest_neighbours(monkeypatch):
     monkeypatch.setattr(recommenders, "DENSE_SIMILARITY_PRODUCTS", 10)
     monkeypatch.setattr(recommenders, "NEIGHBOURS", 14)  # a group's other products: nothing lost
     assert evaluation(lines)["item_item"] == dense["item_item"]
+
+
+def test_small_batches_and_blocks_give_the_same_results(monkeypatch):
+    # customers straddling two fetched batches, and whole-matrix products summed over many
+    # blocks of customers, must give what one batch and one block give
+    lines = planted_lines(groups=4, per_group=30)
+    whole = evaluation(lines)
+    inputs, _ = training_of(lines)
+    monkeypatch.setattr(recommend, "BATCH_ROWS", 7)
+    monkeypatch.setattr(recommenders, "ENTRIES_PER_BLOCK", 11)
+    batched, _ = training_of(lines)
+    assert_same_training(inputs, batched)
+    assert np.array_equal(batched.train.orders.indptr, inputs.train.orders.indptr)
+    assert evaluation(lines) == whole
+
+
+def test_the_evaluation_runs_on_a_deterministic_sample_of_customers(monkeypatch):
+    lines = planted_lines()  # 240 customers
+    monkeypatch.setattr(recommend, "EVALUATION_CUSTOMERS", 100)
+    rows = evaluation(lines)
+    item, popular = rows["item_item"], rows["global_popularity"]
+    assert 0 < item["customers_evaluated"] <= 100
+    assert item["recall_at_k"] > 3 * popular["recall_at_k"]
+    con = duckdb.connect()
+    order_products, _, _ = relations(con, lines)
+    sample = recommend.evaluation_sample(con, order_products).fetchnumpy()["customer_id"]
+    assert len(sample) == 100
+    assert set(sample) < {line[1] for line in lines}
+    assert evaluation(lines) == rows
