@@ -828,6 +828,10 @@ def draw_segment_backtest(data: dict[str, pd.DataFrame]) -> go.Figure:
     segment_rules, the segments as rules (the loyalty programme's entry rule is segment 1's)."""
     table = "segment_backtest"
     backtest = sorted_by(data[table], table, "segment_id")
+    if backtest.empty:
+        raise MissingData(
+            f"{SCHEMA}.{table} is empty: the customers before its cut could not be segmented"
+        )
     names = column(backtest, table, "segment_name").astype(str)
     per_customer = column(backtest, table, "revenue_after_per_customer").astype(float)
     retention = column(backtest, table, "retention_rate").astype(float)

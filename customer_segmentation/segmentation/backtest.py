@@ -60,6 +60,10 @@ def backtest_cut(as_of_date: date, horizon_days: object) -> date:
     return as_of_date - timedelta(days=int(horizon_days))  # type: ignore[call-overload]
 
 
+class NoRefit(ValueError):
+    """The customers before the cut cannot be segmented (too few for the vars' k)."""
+
+
 def backtest_segments(line_groups, cut: date, settings: SegmentSettings, personas=None):
     """The refit's input (the RFM as of the cut, from the lines before it) and its segments."""
     check_features(settings, "segment_backtest")
@@ -67,7 +71,7 @@ def backtest_segments(line_groups, cut: date, settings: SegmentSettings, persona
     try:
         segments = refit_segments(rfm, settings, personas)
     except ValueError as error:
-        raise ValueError(
+        raise NoRefit(
             f"segment_backtest: no segmentation of the {rfm.num_rows} customers before the cut "
             f"{cut} (as_of_date - backtest_horizon_days): {error}"
         ) from error
@@ -163,10 +167,15 @@ def segment_backtest(
     settings: SegmentSettings,
 ) -> pa.Table:
     """segment_backtest: one row per segment of the refit at the cut, with what its customers
-    did in the horizon; the segment-1-versus-rest ratio on the segment 1 row."""
+    did in the horizon; the segment-1-versus-rest ratio on the segment 1 row. No rows when the
+    customers before the cut cannot be segmented (data shorter than the horizon, or fewer
+    customers than k needs): the backtest is a check, and must not stop the build."""
     as_of = reference_date(customer_rfm)
     cut = backtest_cut(as_of, horizon_days)
-    _, segments = backtest_segments(line_groups, cut, settings, personas)
+    try:
+        _, segments = backtest_segments(line_groups, cut, settings, personas)
+    except NoRefit:
+        return BACKTEST_SCHEMA.empty_table()
     k = int(segments.column("k")[0].as_py())
     outcomes = customer_outcomes(session, segments, window_revenue(line_groups, cut, as_of))
     per_segment = (

@@ -1,6 +1,6 @@
--- segment_backtest: one segment 1 row holding the ratio (not null exactly when the others'
--- revenue per customer is positive), the interval around nothing else, and the revenue
--- shares summing to 1 when there is revenue.
+-- segment_backtest, unless empty (the customers before the cut could not be segmented): one
+-- segment 1 row, the ratio and its interval on no other row, the interval in order, at most k
+-- rows, and the revenue shares summing to 1 when there is revenue.
 with
 
 backtest as (
@@ -29,7 +29,7 @@ select *
 from totals
 where
     (total_revenue != 0 and abs(total_share - 1) > 1e-9)
-    or first_rows != 1
+    or (segments > 0 and first_rows != 1)
     or other_ratios > 0
     or reversed_intervals > 0
     or segments > k

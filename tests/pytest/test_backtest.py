@@ -100,6 +100,13 @@ def test_a_feature_the_earlier_rfm_lacks_fails_naming_it():
         backtest.backtest_segments(line_groups(con, generated_lines()), CUT.date(), settings)
 
 
+def test_no_customer_before_the_cut_gives_an_empty_backtest():
+    late = [line for line in generated_lines() if line[2] >= CUT]
+    assert run_backtest(late) == []
+    with pytest.raises(backtest.NoRefit, match="0 customers before the cut 2011-09-11"):
+        refit(late)
+
+
 def test_no_line_on_or_after_the_cut_reaches_the_refit():
     base = generated_lines()
     customer = base[0][1]
