@@ -28,9 +28,14 @@ from customer_segmentation.recommenders import (
     tie_order,
     top_n,
 )
+from customer_segmentation.segmentation.asof import (
+    check_features,
+    lines_before,
+    reference_date,
+    refit_segments,
+    rfm_before,
+)
 from customer_segmentation.segmentation.features import sample_positions
-from customer_segmentation.segmentation.segments import fit_customer_segments
-from customer_segmentation.segmentation.selection import select_segment_count
 from customer_segmentation.segmentation.settings import SegmentSettings
 
 SELECTION_RULE = (
@@ -90,18 +95,6 @@ def checked_n(recommendations_n: object) -> int:
     return int(recommendations_n)  # type: ignore[call-overload]
 
 
-def reference_date(customer_rfm) -> date:
-    """customer_rfm's one as_of_date (read, never recomputed)."""
-    dates = customer_rfm.aggregate("as_of_date", "as_of_date").fetchall()
-    if len(dates) != 1:
-        raise ValueError(f"customer_rfm must hold exactly one as_of_date, found {len(dates)}")
-    return dates[0][0]
-
-
-def _before(relation, day: date):
-    return relation.filter(f"invoiced_at < date '{day.isoformat()}'")
-
-
 def customer_order_products(order_products):
     """Sale order products of identified customers: guest orders never count."""
     return order_products.filter("customer_id is not null and not is_guest")
@@ -109,7 +102,7 @@ def customer_order_products(order_products):
 
 def purchase_pairs(order_products, before: date):
     """One row per customer and product bought before `before`: orders holding it."""
-    return _before(customer_order_products(order_products), before).aggregate(
+    return lines_before(customer_order_products(order_products), before).aggregate(
         "customer_id, stock_code, count(*) as orders", "customer_id, stock_code"
     )
 
@@ -134,35 +127,10 @@ def new_purchase_pairs(order_products, split: Split):
     )
 
 
-def rfm_before(line_groups, before: date):
-    """customer_rfm's recency_days, frequency and monetary as of `before`, from the lines
-    before it (customers with a sale; guests left out), in customer_id order."""
-    day = before.isoformat()
-    return (
-        _before(line_groups, before)
-        .filter("customer_id is not null and not is_guest")
-        .aggregate(
-            f"""customer_id,
-            date '{day}' as as_of_date,
-            date_diff('day', cast(max(invoiced_at) filter (where line_type = 'sale') as date),
-                      date '{day}') as recency_days,
-            count(distinct invoice_no) filter (where line_type = 'sale') as frequency,
-            greatest(coalesce(sum(amount) filter (where line_type = 'sale'), 0)
-                     + coalesce(sum(amount) filter (where line_type = 'return'), 0), 0)
-                as monetary,
-            count(*) filter (where line_type = 'sale') as sale_groups""",
-            "customer_id",
-        )
-        .filter("sale_groups > 0")
-        .select("customer_id, as_of_date, recency_days, frequency, monetary")
-        .order("customer_id")
-    )
-
-
 def interactions(session, order_products, before: date) -> Interactions:
     """The training matrix of the sale order products before `before`: customers and products
     numbered in ascending order, built from one stream sorted in DuckDB (no coordinate copy)."""
-    lines = _before(customer_order_products(order_products), before)
+    lines = lines_before(customer_order_products(order_products), before)
     codes = lines.aggregate("stock_code", "stock_code").order("stock_code").to_arrow_table()
     stock_codes = codes.column("stock_code").combine_chunks().cast(pa.string())
     index = session.from_arrow(
@@ -261,8 +229,8 @@ def training_segments(
 ) -> np.ndarray:
     """The segment of each training customer: the package's selection rule and fit, refitted
     on the RFM of the training period with the same vars (0 for a customer without one)."""
-    selection = select_segment_count(rfm, settings)
-    segments = fit_customer_segments(rfm, selection)
+    check_features(settings, "segment_popularity")
+    segments = refit_segments(rfm, settings)
     return align(
         segments.column("customer_id").to_numpy(),
         segments.column("segment_id").to_numpy(),

@@ -754,6 +754,169 @@ def draw_playbook(data: dict[str, pd.DataFrame]) -> go.Figure:
     return _layout(fig, height=height, margin={"l": 10, "r": 10, "t": 10, "b": 10})
 
 
+#: How each comparison of segment_rules reads, per feature: (at most, at least, below).
+RULE_WORDS: dict[str, tuple[str, str, str]] = {
+    "recency_days": (
+        "last purchase at most {} days ago",
+        "last purchase at least {} days ago",
+        "last purchase less than {} days ago",
+    ),
+    "frequency": ("at most {} orders", "{} or more orders", "fewer than {} orders"),
+    "monetary": ("net spend at most £{}", "net spend £{} or more", "net spend below £{}"),
+}
+BACKTEST_RULE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("Segment", "segment_name", "{}"),
+    ("Rule (customer_rfm columns)", "rule", "{}"),
+    ("In words", "words", "{}"),
+    ("Customers matched", "customers_matched", "{:,.0f}"),
+    ("Precision", "precision", "{:.0%}"),
+    ("Recall", "recall", "{:.0%}"),
+)
+
+
+def rule_in_words(rule: object) -> str:
+    """A segment_rules rule in words (`frequency >= 6` -> `6 or more orders`); a comparison the
+    words do not know stays as written."""
+    text = _one_line(rule)
+    if text == "true":
+        return "every customer"
+    words = []
+    for part in text.split(" and "):
+        feature, op, value = (part.split(" ", 2) + ["", ""])[:3]
+        forms = RULE_WORDS.get(feature)
+        if forms is None or op not in ("<=", ">=", "<"):
+            words.append(part)
+            continue
+        if feature == "monetary":
+            try:
+                value = f"{float(value):,.2f}"
+            except ValueError:
+                words.append(part)
+                continue
+        words.append(forms[("<=", ">=", "<").index(op)].format(value))
+    return html.escape(", ".join(words), quote=False)
+
+
+def _backtest_note(row: pd.Series) -> str:
+    """Segment 1 against the rest in one sentence, from the segment 1 row of segment_backtest."""
+    ratio, low, high = (
+        row.get(c) for c in ("ratio_vs_rest", "ratio_vs_rest_ci_low", "ratio_vs_rest_ci_high")
+    )
+    cut = pd.Timestamp(row.get("cut_date")).date().isoformat()
+    days = f"the {int(row.get('horizon_days'))} days after"
+    name = _text(row.get("segment_name"))
+    if ratio is None or pd.isna(ratio):
+        return f"Segmented on {cut}: no ratio for segment 1 ({name}), the others spent nothing."
+    interval = (
+        f" (bootstrap 95% interval {low:.1f} to {high:.1f})"
+        if low is not None and not pd.isna(low)
+        else ""
+    )
+    return (
+        f"Segmented on {cut}, segment 1 ({name}) spent {ratio:.1f} times as much per customer "
+        f"as the rest in {days}{interval}."
+    )
+
+
+#: Pixels of the backtest's bar chart, and between it and the rules table.
+BACKTEST_BARS_PX, BACKTEST_GAP_PX = 320, 90
+
+
+def draw_segment_backtest(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """The backtest: each segment refitted at the cut, its revenue per customer and retention in
+    the horizon after, segment 1 against the rest; and, when the serving file has
+    segment_rules, the segments as rules (the loyalty programme's entry rule is segment 1's)."""
+    table = "segment_backtest"
+    backtest = sorted_by(data[table], table, "segment_id")
+    if backtest.empty:
+        raise MissingData(
+            f"{SCHEMA}.{table} is empty: the customers before its cut could not be segmented"
+        )
+    names = column(backtest, table, "segment_name").astype(str)
+    per_customer = column(backtest, table, "revenue_after_per_customer").astype(float)
+    retention = column(backtest, table, "retention_rate").astype(float)
+    rules_trace, table_px, agreement = None, 0, None
+    if "segment_rules" in data:
+        rules = sorted_by(data["segment_rules"], "segment_rules", "rule_id")
+        rules = rules.assign(
+            words=[rule_in_words(r) for r in column(rules, "segment_rules", "rule")]
+        )
+        rules_trace = _table_trace(rules, "segment_rules", BACKTEST_RULE_COLUMNS, "#54A24B")
+        widths = [1.0, 2.8, 2.8, 0.8, 0.7, 0.7]
+        rules_trace.columnwidth = widths
+        table_px = 40 + _table_rows_height(rules_trace.cells.values, widths)
+        shares = column(rules, "segment_rules", "agreement")
+        agreement = float(shares.iloc[0]) if len(shares) else None
+    plot_px = BACKTEST_BARS_PX + (BACKTEST_GAP_PX + table_px if rules_trace else 0)
+    fig = make_subplots(
+        rows=2 if rules_trace else 1,
+        cols=1,
+        row_heights=[BACKTEST_BARS_PX, table_px] if rules_trace else [1],
+        vertical_spacing=BACKTEST_GAP_PX / plot_px if rules_trace else 0.0,
+        specs=[[{"type": "xy", "secondary_y": True}]]
+        + ([[{"type": "table"}]] if rules_trace else []),
+    )
+    fig.add_trace(
+        go.Bar(
+            x=names,
+            y=per_customer,
+            name="Net revenue per customer after the cut",
+            marker_color="#4C78A8",
+            text=[f"£{v:,.0f}" for v in per_customer],
+            textposition="outside",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=names,
+            y=retention,
+            name="Share who bought again after the cut",
+            mode="lines+markers",
+            marker_color="#F58518",
+        ),
+        row=1,
+        col=1,
+        secondary_y=True,
+    )
+    fig.update_yaxes(rangemode="tozero", tickprefix="£", row=1, col=1, secondary_y=False)
+    fig.update_yaxes(
+        range=[0, 1.05], dtick=0.2, tickformat=".0%", showgrid=False, row=1, col=1, secondary_y=True
+    )
+    notes = []
+    first = backtest[column(backtest, table, "segment_id").astype(int) == 1]
+    if not first.empty:
+        notes.append((_backtest_note(first.iloc[0]), 1.0 + 45 / plot_px))
+    if rules_trace is not None:
+        fig.add_trace(rules_trace, row=2, col=1)
+        shown = f"{agreement:.1%}" if agreement is not None else "no"
+        notes.append(
+            (
+                f"The segments as rules: a depth-3 decision tree agrees with the KMeans segments "
+                f"on {shown} of customers; the loyalty programme's entry rule is segment 1's rows.",
+                (table_px + 10) / plot_px,
+            )
+        )
+    for text, y in notes:
+        fig.add_annotation(
+            text=text,
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=y,
+            xanchor="left",
+            yanchor="bottom",
+            showarrow=False,
+            font={"size": 13},
+        )
+    return _layout(
+        fig,
+        height=plot_px + 130,
+        margin={"l": 60, "r": 60, "t": 90, "b": 40},
+    )
+
+
 def _table_rows_height(columns: Sequence[Sequence[str]], widths: Sequence[float]) -> int:
     """Pixels a Plotly table's rows take once their cells wrap, estimated for the report's
     full width (about 1,250 px of 7 px characters): every row shows, with no inner scroll."""
@@ -845,6 +1008,16 @@ CHARTS: tuple[Chart, ...] = (
         ("loyalty_programme_summary",),
         draw_loyalty_programme,
         wide=True,
+    ),
+    Chart(
+        "chart-segment-backtest",
+        "Do the segments predict spend? The backtest and the rules",
+        "Segmented as of an earlier date, did segment 1 go on to spend more than the others? "
+        "And which rules describe the segments (the loyalty programme's entry)?",
+        ("segment_backtest",),
+        draw_segment_backtest,
+        wide=True,
+        optional=("segment_rules",),
     ),
     Chart(
         "chart-segment-playbook",

@@ -143,6 +143,14 @@ recommendations_n:
   help: >-
     Products recommended per customer in customer_recommendations, and the k of the
     precision, recall, hit rate and NDCG at k in recommendation_evaluation.
+
+backtest_horizon_days:
+  default: 90
+  type: integer
+  range: [1, 3650]
+  help: >-
+    Days of the horizon of segment_backtest: the segmentation is refitted on the lines before
+    as_of_date minus these days, and each segment's buying is measured in the days after.
 {%- endset -%}
     {%- set parsed = fromyaml(spec) -%}
     {%- if parsed is not mapping -%}

@@ -1,5 +1,6 @@
 -- One row: who is eligible for the loyalty programme (segment 1 of customer_segments) and how
--- many they are, with their share of customers and of revenue (customer_rfm.monetary).
+-- many they are, with their share of customers and of revenue (customer_rfm.monetary), and
+-- the entry rule in words from segment_rules.
 with
 
 segments as (
@@ -11,6 +12,12 @@ segments as (
 customer_rfm as (
 
     select * from {{ ref('customer_rfm') }}
+
+),
+
+segment_rules as (
+
+    select * from {{ ref('segment_rules') }}
 
 ),
 
@@ -48,6 +55,28 @@ totals as (
 
 ),
 
+entry_rules as (
+
+    -- the segment-1 leaves of the rules tree, each in brackets, joined with "or"
+    select
+        string_agg('(' || rule || ')', ' or ' order by rule_id) as entry_rule,
+        sum(customers_in_segment) as entry_rule_members,
+        sum(customers_matched) as entry_rule_customers
+    from segment_rules
+    where segment_id = 1
+
+),
+
+summary as (
+
+    select
+        totals.*,
+        entry_rules.*
+    from totals
+    cross join entry_rules
+
+),
+
 final as (
 
     select
@@ -76,8 +105,13 @@ final as (
             || '(net spend) among the k segments of customer_segments'
             as {{ dbt.type_string() }}
         ) as eligibility_rule,
-        cast(as_of_date as date) as as_of_date
-    from totals
+        cast(as_of_date as date) as as_of_date,
+        -- entry rule
+        cast(entry_rule as {{ dbt.type_string() }}) as entry_rule,
+        cast(entry_rule_members as double) / nullif(entry_rule_customers, 0)
+            as entry_rule_precision,
+        cast(entry_rule_members as double) / nullif(members, 0) as entry_rule_recall
+    from summary
 
 )
 

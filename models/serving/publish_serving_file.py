@@ -35,6 +35,8 @@ def model(dbt, session):
         dbt.ref("segment_profiles"),
         dbt.ref("segment_silhouettes"),
         dbt.ref("segment_top_products"),
+        dbt.ref("segment_rules"),
+        dbt.ref("segment_backtest"),
     )
     row = publish_in_build(session, dbt.this.database)
     return pa.Table.from_pylist(

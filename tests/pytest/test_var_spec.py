@@ -234,6 +234,7 @@ CASES = [
     ("affinity_max_related", [1, 100, 0, 101, 10.0, "10", True, None]),
     ("recommendation_holdout_days", [1, 3650, 0, 3651, 90.5, "90", True, None]),
     ("recommendations_n", [1, 100, 0, 101, 10.0, "10", False, None]),
+    ("backtest_horizon_days", [1, 3650, 0, 3651, 90.5, "90", True, None]),
 ]
 
 
