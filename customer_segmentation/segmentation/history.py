@@ -3,6 +3,7 @@ customers' RFM features at every snapshot, so a segment id means the same thing 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 # The loyalty programme's entry rule (loyalty_programme.sql: segment 1 of customer_segments).
 LOYALTY_SEGMENT_ID = 1
-# Snapshot rows standardised and assigned at a time: bounds the float64 copies in memory.
+# Snapshot rows read, standardised and assigned at a time: bounds the model's memory.
 ASSIGN_CHUNK_ROWS = 1_000_000
 # customer_segment_history's columns from int_customer_rfm_snapshots, in output order.
 HISTORY_RFM_COLUMNS = ("snapshot_date", "customer_id", "recency_days", "frequency", "monetary")
@@ -86,22 +87,47 @@ def assign_segments(ruler: SegmentRuler, snapshots: pa.Table) -> np.ndarray:
     return out
 
 
+def history_schema(snapshots: pa.Schema) -> pa.Schema:
+    """customer_segment_history's columns: the snapshot columns as read, then the segment."""
+    return pa.schema(
+        [snapshots.field(c) for c in (*HISTORY_RFM_COLUMNS, "rfm_segment")]
+        + [
+            pa.field("segment_id", pa.int32()),
+            pa.field("segment_name", pa.string()),
+            pa.field("is_loyalty_member", pa.bool_()),
+        ]
+    )
+
+
+def history_batches(
+    ruler: SegmentRuler, batches: Iterable[pa.RecordBatch], schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """Each batch of snapshot rows with its segment under the ruler, in the same order."""
+    names = pa.array(ruler.segment_names, pa.string())
+    for batch in batches:
+        table = pa.Table.from_batches([batch])
+        segment_id = assign_segments(ruler, table)
+        columns = [table.column(c).combine_chunks() for c in (*HISTORY_RFM_COLUMNS, "rfm_segment")]
+        columns += [
+            pa.array(segment_id, pa.int32()),
+            names.take(pa.array(segment_id - 1)),
+            pa.array(segment_id == LOYALTY_SEGMENT_ID, pa.bool_()),
+        ]
+        yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
 def segment_history(
-    snapshots: pa.Table | pd.DataFrame,
+    snapshots: pa.RecordBatchReader | pa.Table,
     rfm: pa.Table | pd.DataFrame,
     selection: pa.Table | pd.DataFrame,
     personas: pa.Table | pd.DataFrame | None = None,
-) -> pa.Table:
-    """customer_segment_history: each (snapshot_date, customer_id) row of the snapshots (sorted
-    by the caller) with its RFM columns, its segment under the current ruler and membership."""
-    table = as_arrow(snapshots)
+) -> pa.RecordBatchReader:
+    """customer_segment_history as a stream: each (snapshot_date, customer_id) row of the
+    snapshots (sorted by the caller) with its RFM columns, its segment under the current
+    ruler (fitted first, on customer_rfm) and its membership. Memory: the ruler and one batch."""
     ruler = segment_ruler(rfm, selection, personas)
-    segment_id = assign_segments(ruler, table)
-    names = pa.array(ruler.segment_names, pa.string())
-    columns: dict[str, pa.Array | pa.ChunkedArray] = {
-        c: table.column(c) for c in (*HISTORY_RFM_COLUMNS, "rfm_segment")
-    }
-    columns["segment_id"] = pa.array(segment_id, pa.int32())
-    columns["segment_name"] = names.take(pa.array(segment_id - 1))
-    columns["is_loyalty_member"] = pa.array(segment_id == LOYALTY_SEGMENT_ID, pa.bool_())
-    return pa.table(columns)
+    batches = (
+        snapshots.to_batches(ASSIGN_CHUNK_ROWS) if isinstance(snapshots, pa.Table) else snapshots
+    )
+    schema = history_schema(snapshots.schema)
+    return pa.RecordBatchReader.from_batches(schema, history_batches(ruler, batches, schema))
