@@ -1,5 +1,7 @@
 {#- Every customer_rfm column per (reference date, customer): a self-contained select (its own
-    `with`) over the relations or CTEs named by the arguments. Scores and named segments are
+    `with`) over the relations or CTEs named by the arguments. Each line counts once, in the
+    interval up to the first reference date after it; running totals over the intervals give
+    every date's figures (exact: counts, decimals, min and max). Scores and named segments are
     computed within each reference date. See customer_rfm_at.yml. -#}
 {% macro customer_rfm_at(reference_dates, line_groups, customer_products, segment_rules) -%}
 {%- set buckets = validated_var('rfm_score_buckets') %}
@@ -7,36 +9,59 @@
 {%- set cell_separator = '-' if buckets > 9 else '' %}
 with
 
-groups_before_as_of as (
+intervals as (
 
+    -- each reference date and the one before it: the date collects the lines in between
     select
-        reference_dates.as_of_date,
-        line_groups.*
+        as_of_date,
+        coalesce(
+            lag(as_of_date) over (order by as_of_date), cast('0001-01-01' as date)
+        ) as previous_date
+    from {{ reference_dates }}
+
+),
+
+interval_groups as (
+
+    -- identified line groups before the last reference date, each in its one interval
+    select
+        intervals.as_of_date,
+        line_groups.customer_id,
+        line_groups.invoice_no,
+        line_groups.country,
+        line_groups.line_type,
+        line_groups.invoiced_at,
+        line_groups.lines,
+        line_groups.items,
+        line_groups.amount
     from {{ line_groups }} as line_groups
-    inner join {{ reference_dates }} as reference_dates
-        on line_groups.invoiced_at < reference_dates.as_of_date
+    inner join intervals
+        on
+            line_groups.invoiced_at < intervals.as_of_date
+            and line_groups.invoiced_at >= intervals.previous_date
     where line_groups.customer_id is not null
 
 ),
 
-products_before_as_of as (
+interval_products as (
 
-    -- distinct products: the products a customer had first bought before the reference date
+    -- products by the interval of their first purchase
     select
-        reference_dates.as_of_date,
+        intervals.as_of_date,
         customer_products.customer_id,
-        count(*) as distinct_products
+        count(*) as new_products
     from {{ customer_products }} as customer_products
-    inner join {{ reference_dates }} as reference_dates
-        on customer_products.first_purchased_at < reference_dates.as_of_date
-    group by reference_dates.as_of_date, customer_products.customer_id
+    inner join intervals
+        on
+            customer_products.first_purchased_at < intervals.as_of_date
+            and customer_products.first_purchased_at >= intervals.previous_date
+    group by intervals.as_of_date, customer_products.customer_id
 
 ),
 
-customer_totals as (
+interval_totals as (
 
-    -- customers with at least one sale line before the reference date; returns count only
-    -- in returned_amount and return_lines
+    -- sums per customer and interval; returns count only in returned_amount and return_lines
     select
         as_of_date,
         customer_id,
@@ -44,15 +69,191 @@ customer_totals as (
         min(invoiced_at) filter (where line_type = 'sale') as first_purchase_at,
         max(invoiced_at) filter (where line_type = 'sale') as last_purchase_at,
         -- counts
-        count(distinct invoice_no) filter (where line_type = 'sale') as frequency,
+        count(*) filter (where line_type = 'sale') as sale_groups,
         sum(items) filter (where line_type = 'sale') as total_items,
-        coalesce(sum(lines) filter (where line_type = 'return'), 0) as return_lines,
+        sum(lines) filter (where line_type = 'return') as return_lines,
         -- amounts
         sum(amount) filter (where line_type = 'sale') as gross_revenue,
-        coalesce(-sum(amount) filter (where line_type = 'return'), 0) as returned_amount
-    from groups_before_as_of
+        -sum(amount) filter (where line_type = 'return') as returned_amount
+    from interval_groups
     group by as_of_date, customer_id
-    having count(*) filter (where line_type = 'sale') > 0
+
+),
+
+invoice_first_intervals as (
+
+    -- each sale invoice counts from the interval of its first sale line, once per customer and
+    -- once per customer and country
+    select
+        customer_id,
+        invoice_no,
+        country,
+        min(as_of_date) as as_of_date
+    from interval_groups
+    where line_type = 'sale'
+    group by customer_id, invoice_no, country
+
+),
+
+interval_invoices as (
+
+    select
+        as_of_date,
+        customer_id,
+        count(*) as new_invoices
+    from (
+        select
+            customer_id,
+            invoice_no,
+            min(as_of_date) as as_of_date
+        from invoice_first_intervals
+        group by customer_id, invoice_no
+    ) as customer_invoices
+    group by as_of_date, customer_id
+
+),
+
+interval_country_invoices as (
+
+    select
+        as_of_date,
+        customer_id,
+        country,
+        count(*) as new_invoices
+    from invoice_first_intervals
+    group by as_of_date, customer_id, country
+
+),
+
+customer_starts as (
+
+    -- the first interval with anything of the customer's
+    select
+        customer_id,
+        min(as_of_date) as first_interval
+    from (
+        select
+            customer_id,
+            as_of_date
+        from interval_totals
+        union all
+        select
+            customer_id,
+            as_of_date
+        from interval_products
+    ) as activity
+    group by customer_id
+
+),
+
+customer_dates as (
+
+    select
+        customer_starts.customer_id,
+        intervals.as_of_date
+    from customer_starts
+    inner join intervals
+        on intervals.as_of_date >= customer_starts.first_interval
+
+),
+
+running_totals as (
+
+    -- every reference date's totals: the sums of the intervals up to it
+    select
+        customer_dates.customer_id,
+        customer_dates.as_of_date,
+        min(interval_totals.first_purchase_at) over customer_window as first_purchase_at,
+        max(interval_totals.last_purchase_at) over customer_window as last_purchase_at,
+        sum(interval_totals.sale_groups) over customer_window as sale_groups,
+        sum(interval_invoices.new_invoices) over customer_window as frequency,
+        sum(interval_totals.total_items) over customer_window as total_items,
+        coalesce(sum(interval_totals.return_lines) over customer_window, 0) as return_lines,
+        sum(interval_totals.gross_revenue) over customer_window as gross_revenue,
+        coalesce(
+            sum(interval_totals.returned_amount) over customer_window, 0
+        ) as returned_amount,
+        sum(interval_products.new_products) over customer_window as distinct_products
+    from customer_dates
+    left join interval_totals
+        on
+            customer_dates.customer_id = interval_totals.customer_id
+            and customer_dates.as_of_date = interval_totals.as_of_date
+    left join interval_invoices
+        on
+            customer_dates.customer_id = interval_invoices.customer_id
+            and customer_dates.as_of_date = interval_invoices.as_of_date
+    left join interval_products
+        on
+            customer_dates.customer_id = interval_products.customer_id
+            and customer_dates.as_of_date = interval_products.as_of_date
+    window customer_window as (
+        partition by customer_dates.customer_id
+        order by customer_dates.as_of_date
+        rows between unbounded preceding and current row
+    )
+
+),
+
+customer_totals as (
+
+    -- customers with at least one sale line (and so a product) before the reference date
+    select
+        customer_id,
+        as_of_date,
+        first_purchase_at,
+        last_purchase_at,
+        cast(frequency as {{ dbt.type_bigint() }}) as frequency,
+        total_items,
+        return_lines,
+        gross_revenue,
+        returned_amount,
+        distinct_products
+    from running_totals
+    where sale_groups > 0 and distinct_products > 0
+
+),
+
+country_starts as (
+
+    select
+        customer_id,
+        country,
+        min(as_of_date) as first_interval
+    from interval_country_invoices
+    group by customer_id, country
+
+),
+
+country_dates as (
+
+    select
+        country_starts.customer_id,
+        country_starts.country,
+        intervals.as_of_date
+    from country_starts
+    inner join intervals
+        on intervals.as_of_date >= country_starts.first_interval
+
+),
+
+country_invoices as (
+
+    select
+        country_dates.as_of_date,
+        country_dates.customer_id,
+        country_dates.country,
+        sum(interval_country_invoices.new_invoices) over (
+            partition by country_dates.customer_id, country_dates.country
+            order by country_dates.as_of_date
+            rows between unbounded preceding and current row
+        ) as invoices
+    from country_dates
+    left join interval_country_invoices
+        on
+            country_dates.customer_id = interval_country_invoices.customer_id
+            and country_dates.country is not distinct from interval_country_invoices.country
+            and country_dates.as_of_date = interval_country_invoices.as_of_date
 
 ),
 
@@ -65,11 +266,9 @@ customer_countries as (
         country,
         row_number() over (
             partition by as_of_date, customer_id
-            order by count(distinct invoice_no) desc, country asc
+            order by invoices desc, country asc
         ) as country_rank
-    from groups_before_as_of
-    where line_type = 'sale'
-    group by as_of_date, customer_id, country
+    from country_invoices
 
 ),
 
@@ -91,7 +290,7 @@ customer_metrics as (
         greatest(customer_totals.gross_revenue - customer_totals.returned_amount, 0) as monetary,
         customer_totals.gross_revenue / customer_totals.frequency as avg_order_value,
         customer_totals.total_items,
-        products_before_as_of.distinct_products,
+        customer_totals.distinct_products,
         customer_totals.return_lines,
         {{ dbt.datediff(
             'cast(customer_totals.first_purchase_at as date)',
@@ -105,10 +304,6 @@ customer_metrics as (
             customer_totals.as_of_date = customer_countries.as_of_date
             and customer_totals.customer_id = customer_countries.customer_id
             and customer_countries.country_rank = 1
-    inner join products_before_as_of
-        on
-            customer_totals.as_of_date = products_before_as_of.as_of_date
-            and customer_totals.customer_id = products_before_as_of.customer_id
 
 ),
 
