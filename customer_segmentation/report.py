@@ -713,6 +713,174 @@ def draw_loyalty_programme(data: dict[str, pd.DataFrame]) -> go.Figure:
     return _layout(fig, height=230, margin={"l": 20, "r": 20, "t": 40, "b": 40})
 
 
+#: Colours of the KMeans segments over time, by segment order (segment_id when known).
+HISTORY_COLOURS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6")
+
+
+def _kmeans_migration(data: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The `kmeans` rows of segment_migration, with the snapshots as timestamps."""
+    table = "segment_migration"
+    frame = data[table]
+    kind = column(frame, table, "segment_kind").astype(str)
+    moves = frame[kind == "kmeans"].copy()
+    if moves.empty:
+        raise MissingData(f"{SCHEMA}.{table} has no snapshot pair (one snapshot only)")
+    for name in ("from_snapshot", "to_snapshot"):
+        moves[name] = pd.to_datetime(column(moves, table, name))
+    return moves
+
+
+def _segment_order(data: dict[str, pd.DataFrame], names: Sequence[str]) -> list[str]:
+    """Segment names in segment_id order (segment_profiles), others after them by name."""
+    known: list[str] = []
+    if "segment_profiles" in data:
+        profiles = sorted_by(data["segment_profiles"], "segment_profiles", "segment_id")
+        known = [str(n) for n in column(profiles, "segment_profiles", "segment_name")]
+    present = set(names)
+    return [n for n in known if n in present] + sorted(present - set(known))
+
+
+def draw_segment_sizes_over_time(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """Customers of each KMeans segment at every snapshot (the current ruler), summed from
+    segment_migration: the to-segments of every pair, and the from-segments of the first."""
+    moves = _kmeans_migration(data)
+    first = moves[moves["from_snapshot"] == moves["from_snapshot"].min()]
+    first = first[first["from_segment"].astype(str) != "new"]
+    sizes = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "snapshot": first["from_snapshot"],
+                    "segment": first["from_segment"].astype(str),
+                    "customers": first["customers"].astype(int),
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "snapshot": moves["to_snapshot"],
+                    "segment": moves["to_segment"].astype(str),
+                    "customers": moves["customers"].astype(int),
+                }
+            ),
+        ]
+    )
+    grid = sizes.pivot_table(
+        index="snapshot", columns="segment", values="customers", aggfunc="sum", fill_value=0
+    ).sort_index()
+    fig = go.Figure()
+    for i, segment in enumerate(_segment_order(data, list(grid.columns))):
+        fig.add_trace(
+            go.Scatter(
+                x=grid.index,
+                y=grid[segment],
+                name=segment,
+                mode="lines+markers",
+                line={"color": HISTORY_COLOURS[i % len(HISTORY_COLOURS)]},
+                hovertemplate=f"{html.escape(segment)}: %{{y:,}} customers on %{{x|%Y-%m-%d}}"
+                "<extra></extra>",
+            )
+        )
+    return _layout(
+        fig,
+        xaxis={"title": "Snapshot (lines before this date)"},
+        yaxis={"title": "Customers", "rangemode": "tozero"},
+    )
+
+
+def draw_segment_migration(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """Where the customers of the last snapshot were at the one before: the share of each
+    from-segment (row) that is in each to-segment (column), with the counts."""
+    moves = _kmeans_migration(data)
+    last = moves[moves["to_snapshot"] == moves["to_snapshot"].max()]
+    table = "segment_migration"
+    frame = pd.DataFrame(
+        {
+            "from": column(last, table, "from_segment").astype(str),
+            "to": column(last, table, "to_segment").astype(str),
+            "customers": column(last, table, "customers").astype(int),
+            "share": column(last, table, "share_of_from").astype(float),
+        }
+    )
+    segments = _segment_order(data, sorted(set(frame["from"]) | set(frame["to"]) - {"new"}))
+    rows = [s for s in segments if s in set(frame["from"])] + (
+        ["new"] if "new" in set(frame["from"]) else []
+    )
+    columns = [s for s in segments if s in set(frame["to"])]
+    share = frame.pivot_table(index="from", columns="to", values="share", aggfunc="sum")
+    count = frame.pivot_table(index="from", columns="to", values="customers", aggfunc="sum")
+    share = share.reindex(index=rows, columns=columns)
+    count = count.reindex(index=rows, columns=columns)
+    text = [
+        ["" if pd.isna(c) else f"{int(c):,}<br>{s:.0%}" for c, s in zip(crow, srow, strict=True)]
+        for crow, srow in zip(count.to_numpy(), share.to_numpy(), strict=True)
+    ]
+    before = last["from_snapshot"].iloc[0].strftime("%Y-%m-%d")
+    after = last["to_snapshot"].iloc[0].strftime("%Y-%m-%d")
+    fig = go.Figure(
+        go.Heatmap(
+            z=share.to_numpy(),
+            x=columns,
+            y=rows,
+            text=text,
+            texttemplate="%{text}",
+            textfont={"size": 11},
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": "Share of row", "tickformat": ".0%"},
+            hoverongaps=False,
+            hovertemplate="%{y} on " + before + " → %{x} on " + after + ": %{z:.1%}<extra></extra>",
+        )
+    )
+    return _layout(
+        fig,
+        height=max(320, 80 + 48 * len(rows)),
+        xaxis={"title": f"Segment on {after}", "side": "top", "type": "category"},
+        yaxis={"title": f"Segment on {before}", "autorange": "reversed", "type": "category"},
+        margin={"l": 140, "r": 30, "t": 70, "b": 20},
+    )
+
+
+def draw_loyalty_changes(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """Customers who joined and left the loyalty programme at each snapshot, and the members
+    that makes (members before + joined - left; at the first snapshot every member joined)."""
+    table = "loyalty_programme_changes"
+    changes = data[table]
+    frame = pd.DataFrame(
+        {
+            "snapshot": pd.to_datetime(column(changes, table, "snapshot_date")),
+            "change": column(changes, table, "change").astype(str),
+        }
+    )
+    counts = pd.crosstab(frame["snapshot"], frame["change"]).sort_index()
+    if counts.empty:
+        raise MissingData(f"{SCHEMA}.{table} is empty")
+    counts = counts.reindex(columns=["joined", "left"], fill_value=0)
+    members = (counts["joined"] - counts["left"]).cumsum()
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Bar(x=counts.index, y=counts["joined"], name="Joined", marker_color="#54A24B"),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Bar(x=counts.index, y=-counts["left"], name="Left", marker_color="#E45756"),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=members.index,
+            y=members,
+            name="Members",
+            mode="lines+markers",
+            line={"color": "#1f3b57"},
+        ),
+        secondary_y=True,
+    )
+    fig.update_yaxes(title_text="Joined (up) / left (down)", secondary_y=False)
+    fig.update_yaxes(title_text="Members", rangemode="tozero", secondary_y=True)
+    return _layout(fig, barmode="relative", xaxis={"title": "Snapshot"})
+
+
 PLAYBOOK_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("RFM segment", "rfm_segment", "{}"),
     ("Customers", "customers", "{:,.0f}"),
@@ -1008,6 +1176,30 @@ CHARTS: tuple[Chart, ...] = (
         ("loyalty_programme_summary",),
         draw_loyalty_programme,
         wide=True,
+    ),
+    Chart(
+        "chart-segment-sizes-over-time",
+        "Segments over time",
+        "How many customers were in each segment at the start of each month, by today's ruler?",
+        ("segment_migration",),
+        draw_segment_sizes_over_time,
+        optional=("segment_profiles",),
+    ),
+    Chart(
+        "chart-loyalty-changes",
+        "Loyalty programme joiners and leavers",
+        "How many customers joined and left the programme each month?",
+        ("loyalty_programme_changes",),
+        draw_loyalty_changes,
+    ),
+    Chart(
+        "chart-segment-migration",
+        "Segment migration since the previous snapshot",
+        "Where were the customers of each segment at the previous snapshot?",
+        ("segment_migration",),
+        draw_segment_migration,
+        wide=True,
+        optional=("segment_profiles",),
     ),
     Chart(
         "chart-segment-backtest",

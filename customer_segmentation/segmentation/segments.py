@@ -41,6 +41,13 @@ def order_clusters(labels: np.ndarray, monetary: np.ndarray, centers: np.ndarray
     Ties in mean monetary (original units) are broken by the centroid coordinates, descending
     in the order of the features, then by size, so the ids depend on the clusters' content only.
     """
+    return segment_ids_of_clusters(labels, monetary, centers)[labels]
+
+
+def segment_ids_of_clusters(
+    labels: np.ndarray, monetary: np.ndarray, centers: np.ndarray
+) -> np.ndarray:
+    """The segment id 1..k of each KMeans label 0..k-1 (the mapping `order_clusters` applies)."""
     k = len(centers)
     counts = np.bincount(labels, minlength=k).astype(np.float64)
     sums = np.bincount(labels, weights=monetary, minlength=k)
@@ -49,7 +56,7 @@ def order_clusters(labels: np.ndarray, monetary: np.ndarray, centers: np.ndarray
     ranked = np.lexsort(tuple(reversed(keys)))  # lexsort: last key is the primary one
     segment_of = np.empty(k, dtype=np.int32)
     segment_of[ranked] = np.arange(1, k + 1, dtype=np.int32)
-    return segment_of[labels]
+    return segment_of
 
 
 @dataclass(frozen=True)
