@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from customer_segmentation import baskets
 from customer_segmentation.baskets import pair_counts
 
 
@@ -43,6 +46,29 @@ def test_pair_counts_match_brute_force_whatever_the_chunks(min_orders):
 def test_pair_counts_refuse_a_product_listed_twice_in_an_order():
     with pytest.raises(ValueError, match="lists a product twice"):
         pair_counts([(np.array([1, 1]), np.array([0, 0]))], 2, 1)
+
+
+def test_product_pairs_cut_the_sorted_stream_between_orders(monkeypatch):
+    # tiny batches and chunks: every chunk boundary falls inside the stream, never in an order
+    rng = np.random.default_rng(4)
+    drawn = zip(rng.integers(0, 300, 2_000), rng.zipf(1.6, 2_000) % 30, strict=True)
+    rows = sorted({(f"inv-{order}", f"P{product:02d}") for order, product in drawn})
+    con = duckdb.connect()
+    invoices, codes = (list(column) for column in zip(*rows, strict=True))
+    con.register("rows", pa.table({"invoice_no": invoices, "stock_code": codes}))
+    order_products = con.sql("select * from rows")
+    whole = baskets.product_pairs(con, order_products, 2)
+    monkeypatch.setattr(baskets, "BATCH_ROWS", 7)
+    monkeypatch.setattr(baskets, "ROWS_PER_CHUNK", 20)
+    assert baskets.product_pairs(con, order_products, 2).equals(whole)
+    order_ids = np.array([int(i.split("-")[1]) for i in invoices])
+    product_ids = np.array([int(c[1:]) for c in codes])
+    expected = brute_force_pairs(order_ids, product_ids, 2)
+    got = {
+        (int(a[1:]), int(b[1:])): n
+        for a, b, n in zip(*(whole.column(c).to_pylist() for c in whole.column_names), strict=True)
+    }
+    assert got == expected and len(got) > 50
 
 
 @pytest.fixture(scope="module")
