@@ -23,6 +23,9 @@ import scipy.sparse as sp
 ROWS_PER_CHUNK = 5_000_000
 # Rows fetched from DuckDB at once.
 BATCH_ROWS = 1_000_000
+# Rows DuckDB sorts at once (about 0.3 GB of sort data): larger inputs are read in parts, one
+# scan each, split by the hash of the invoice number.
+ROWS_PER_SORT = 25_000_000
 
 PAIR_SCHEMA = pa.schema(
     [
@@ -76,9 +79,9 @@ def product_pairs(session, order_products, min_orders: int) -> pa.Table:
     orders, from the int_order_products relation (one row per order and product).
 
     Only products in at least `min_orders` orders can be in such a pair, so the others are
-    left out before counting. DuckDB sorts the rows once by a hash of the invoice number; they
-    are counted in chunks of about ROWS_PER_CHUNK rows, cut between orders, so that an order
-    never straddles two chunks.
+    left out before counting. DuckDB sorts the rows by a hash of the invoice number (in parts
+    of about ROWS_PER_SORT rows); they are counted in chunks of about ROWS_PER_CHUNK rows, cut
+    between orders, so that an order never straddles two chunks.
     """
     if isinstance(min_orders, bool) or not isinstance(min_orders, int) or min_orders < 1:
         raise ValueError(f"Invalid value for dbt var 'affinity_min_orders': {min_orders!r}")
@@ -88,28 +91,31 @@ def product_pairs(session, order_products, min_orders: int) -> pa.Table:
     index = session.from_arrow(
         pa.table({"stock_code": codes, "product_index": pa.array(range(len(codes)), pa.int32())})
     )
-    indexed = (
-        order_products.join(index, "stock_code")
-        .select("hash(invoice_no) as order_key, product_index")
-        .order("order_key")
+    rows = order_products.aggregate("count(*) as n").fetchall()[0][0]
+    parts = max(1, -(-rows // ROWS_PER_SORT))
+    indexed = order_products.join(index, "stock_code").select(
+        "hash(invoice_no) as order_key, product_index"
     )
 
     def chunks():
-        # one sorted stream; a chunk ends before the last order seen, which goes on to the next
-        keys, products, rows = [], [], 0
-        for batch in indexed.to_arrow_reader(BATCH_ROWS):
-            keys.append(batch.column("order_key").to_numpy())
-            products.append(batch.column("product_index").to_numpy())
-            rows += batch.num_rows
-            if rows < ROWS_PER_CHUNK:
-                continue
-            key, product = np.concatenate(keys), np.concatenate(products)
-            cut = int(np.searchsorted(key, key[-1], side="left"))
-            if cut:
-                yield key[:cut], product[:cut]
-            keys, products, rows = [key[cut:]], [product[cut:]], len(key) - cut
-        if rows:
-            yield np.concatenate(keys), np.concatenate(products)
+        # each part (orders by hash) is one stream sorted by order; a chunk ends before the
+        # last order seen, which goes on to the next chunk
+        for part in range(parts):
+            stream = indexed.filter(f"order_key % {parts} = {part}").order("order_key")
+            keys, products, held = [], [], 0
+            for batch in stream.to_arrow_reader(BATCH_ROWS):
+                keys.append(batch.column("order_key").to_numpy())
+                products.append(batch.column("product_index").to_numpy())
+                held += batch.num_rows
+                if held < ROWS_PER_CHUNK:
+                    continue
+                key, product = np.concatenate(keys), np.concatenate(products)
+                cut = int(np.searchsorted(key, key[-1], side="left"))
+                if cut:
+                    yield key[:cut], product[:cut]
+                keys, products, held = [key[cut:]], [product[cut:]], len(key) - cut
+            if held:
+                yield np.concatenate(keys), np.concatenate(products)
 
     pairs = pair_counts(chunks(), len(codes), min_orders)
     return pa.table(

@@ -60,6 +60,7 @@ def test_product_pairs_cut_the_sorted_stream_between_orders(monkeypatch):
     whole = baskets.product_pairs(con, order_products, 2)
     monkeypatch.setattr(baskets, "BATCH_ROWS", 7)
     monkeypatch.setattr(baskets, "ROWS_PER_CHUNK", 20)
+    monkeypatch.setattr(baskets, "ROWS_PER_SORT", 500)
     assert baskets.product_pairs(con, order_products, 2).equals(whole)
     order_ids = np.array([int(i.split("-")[1]) for i in invoices])
     product_ids = np.array([int(c[1:]) for c in codes])
