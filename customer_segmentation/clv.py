@@ -2,14 +2,15 @@
 
 The fits use pymc-marketing's `clv` models with flat priors (HalfFlat on every parameter), so
 the MAP it finds (`pymc.find_MAP`, which drops the log-transform's Jacobian) is the maximum
-likelihood fit the literature publishes. Standard errors come from the analytic Hessian of the
-log-likelihood (pytensor) at the optimum. Predictions use the models' own formulas. The inputs
-are the per-customer summaries of the SQL models (macros/lifetime_summary.sql); time unit days.
-Method and figures: docs/clv.md.
+likelihood fit the literature publishes. Standard errors come from the Hessian of the
+log-likelihood at the optimum (central differences of pytensor's analytic gradient).
+Predictions use the models' own formulas. The inputs are the per-customer summaries of the SQL
+models (macros/lifetime_summary.sql); time unit days. Method and figures: docs/clv.md.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -29,7 +30,10 @@ SUMMARY_COLUMNS = ["customer_id", "frequency", "recency", "t", "monetary_value"]
 # The fits run in pytensor (C code) and scipy's L-BFGS-B; scipy's BLAS is limited to one thread.
 FIT_MODULES = ("scipy.optimize",)
 FREQUENCY_BUCKETS = 7  # bucket 7 holds frequency 7 and above
-DAYS_PER_MONTH = 30  # pymc-marketing's customer_lifetime_value, time_unit "D"
+# dbt runs Python models side by side in threads of one process; pytensor's config flags
+# (changed temporarily while pymc builds and compiles a model) are process-wide, so a fit
+# that ran beside another failed ("Cannot sample from half_flat variable"). One at a time.
+_PYMC_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class Fit:
 
     model: str
     values: dict[str, float]
-    standard_errors: dict[str, float]
+    standard_errors: dict[str, float | None]
     log_likelihood: float
     customers: int
     seconds: float
@@ -91,13 +95,26 @@ def _maximum_likelihood(clv_model, frame: pd.DataFrame, names: list[str]) -> tup
         base = var.name.removesuffix("_log__")
         start[var.name] = np.log(params[base])
     logp = model.compile_logp(jacobian=False)
-    d2logp = model.compile_d2logp(jacobian=False, negate_output=True)
-    info = np.asarray(d2logp(start), dtype=float)
+    # Central differences of pytensor's analytic gradient: compiling the analytic Hessian
+    # took 6 s per fit, the gradient under 1 s; in log space a step of 1e-5 is exact to ~1e-9.
+    dlogp = model.compile_dlogp(vars=None, jacobian=False)
+    step = 1e-5
+    info = np.empty((len(value_vars), len(value_vars)))
+    for i, var in enumerate(value_vars):
+        up = {**start, var.name: start[var.name] + step}
+        down = {**start, var.name: start[var.name] - step}
+        info[i] = -(np.asarray(dlogp(up)) - np.asarray(dlogp(down))) / (2 * step)
+    info = (info + info.T) / 2
     cov_log = np.linalg.inv(info)
     order = [var.name.removesuffix("_log__") for var in value_vars]
     theta = np.array([params[name] for name in order])
     cov = cov_log * np.outer(theta, theta)
-    errors = {name: float(np.sqrt(cov[i, i])) for i, name in enumerate(order)}
+    # at a boundary optimum (a -> 0 when nobody seems to drop out) the information is
+    # singular: no standard error there
+    errors = {
+        name: float(np.sqrt(cov[i, i])) if cov[i, i] > 0 and np.isfinite(cov[i, i]) else None
+        for i, name in enumerate(order)
+    }
     return params, errors, float(logp(start))
 
 
@@ -109,7 +126,7 @@ def fit_bg_nbd(frame: pd.DataFrame) -> Fit:
     data = frame[["customer_id", "frequency", "recency", "T"]]
     context = _quiet()
     try:
-        with single_threaded(*FIT_MODULES):
+        with _PYMC_LOCK, single_threaded(*FIT_MODULES):
             bg = BetaGeoModel(model_config=_flat_config(BG_NBD_PARAMETERS))
             values, errors, loglik = _maximum_likelihood(bg, data, list(BG_NBD_PARAMETERS))
     finally:
@@ -131,7 +148,7 @@ def fit_gamma_gamma(frame: pd.DataFrame) -> Fit:
     names = list(GAMMA_GAMMA_PARAMETERS.values())
     context = _quiet()
     try:
-        with single_threaded(*FIT_MODULES):
+        with _PYMC_LOCK, single_threaded(*FIT_MODULES):
             gg = GammaGammaModel(model_config=_flat_config(names))
             values, errors, loglik = _maximum_likelihood(gg, data, names)
     finally:
@@ -191,6 +208,26 @@ def clv_model_table(bg: Fit, gg: Fit, correlation: float | None) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
+def clv_model(summary) -> pa.Table:
+    """The clv_model mart: both fits on the lifetime summary, one row per parameter."""
+    frame = summary_frame(summary)
+    checked_fit_inputs(frame)
+    return clv_model_table(
+        fit_bg_nbd(frame), fit_gamma_gamma(frame), frequency_monetary_correlation(frame)
+    )
+
+
+def checked_fit_inputs(frame: pd.DataFrame) -> None:
+    """The fits need repeat customers, and Gamma-Gamma two spends that differ."""
+    repeat = gamma_gamma_customers(frame)
+    if repeat["monetary_value"].nunique() < 2:
+        raise ValueError(
+            f"clv: {len(frame)} customers, {len(repeat)} of them repeat customers with a positive "
+            "spend; the lifetime-value models need at least two repeat customers whose spend "
+            "differs"
+        )
+
+
 def fits_from_table(table) -> tuple[dict[str, float], dict[str, float]]:
     """The BG/NBD and Gamma-Gamma parameter values of a clv_model table."""
     frame = table.to_pandas()
@@ -243,7 +280,7 @@ def predict(
     data = frame.copy()
     context = _quiet()
     try:
-        with single_threaded(*FIT_MODULES):
+        with _PYMC_LOCK, single_threaded(*FIT_MODULES):
             bg = _fitted(
                 BetaGeoModel,
                 BG_NBD_PARAMETERS,
@@ -321,6 +358,7 @@ def clv_validation_customers(calibration, horizon_days: object) -> pa.Table:
     table = calibration.to_pandas().sort_values("customer_id", kind="stable")
     frame = summary_frame(pa.Table.from_pandas(table[SUMMARY_COLUMNS], preserve_index=False))
     table = table.reset_index(drop=True)
+    checked_fit_inputs(frame)
     bg = fit_bg_nbd(frame)
     gg = fit_gamma_gamma(frame)
     pred = predict(frame, bg.values, gg.values, horizon)

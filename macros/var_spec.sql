@@ -143,6 +143,27 @@ recommendations_n:
   help: >-
     Products recommended per customer in customer_recommendations, and the k of the
     precision, recall, hit rate and NDCG at k in recommendation_evaluation.
+clv_horizon_days:
+  default: 90
+  type: integer
+  range: [1, 3650]
+  help: >-
+    Days ahead the lifetime-value models predict purchases and revenue for
+    (customer_lifetime_value, segment_forecast), and the holdout of clv_validation: refitted
+    on the lines before as_of_date minus these days, scored on the days after.
+
+clv_lifetime_months:
+  default: 12
+  type: integer
+  range: [1, 120]
+  help: Months of future purchases summed into the clv of customer_lifetime_value.
+
+clv_annual_discount_rate:
+  default: 0.10
+  type: number
+  range: [0, 1]
+  help: >-
+    Yearly rate the clv is discounted at, applied monthly as (1 + rate)^(1/12) - 1.
 {%- endset -%}
     {%- set parsed = fromyaml(spec) -%}
     {%- if parsed is not mapping -%}

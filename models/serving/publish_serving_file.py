@@ -35,6 +35,14 @@ def model(dbt, session):
         dbt.ref("segment_profiles"),
         dbt.ref("segment_silhouettes"),
         dbt.ref("segment_top_products"),
+        # customer lifetime value (issue 14)
+        dbt.ref("clv_model"),
+        dbt.ref("clv_validation"),
+        dbt.ref("clv_validation_customers"),
+        dbt.ref("clv_validation_summary"),
+        dbt.ref("customer_lifetime_summary"),
+        dbt.ref("customer_lifetime_value"),
+        dbt.ref("segment_forecast"),
     )
     row = publish_in_build(session, dbt.this.database)
     return pa.Table.from_pylist(
