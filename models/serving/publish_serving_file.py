@@ -37,6 +37,7 @@ def model(dbt, session):
         dbt.ref("segment_top_products"),
         # customer lifetime value (issue 14)
         dbt.ref("clv_model"),
+        dbt.ref("clv_p_alive_distribution"),
         dbt.ref("clv_validation"),
         dbt.ref("clv_validation_customers"),
         dbt.ref("clv_validation_summary"),
