@@ -230,11 +230,9 @@ def checked_fit_inputs(frame: pd.DataFrame) -> None:
 
 def fits_from_table(table) -> tuple[dict[str, float], dict[str, float]]:
     """The BG/NBD and Gamma-Gamma parameter values of a clv_model table."""
-    frame = table.to_pandas()
-    values = {
-        model: dict(zip(rows["parameter"], rows["value"], strict=True))
-        for model, rows in frame.groupby("model", sort=True)
-    }
+    values: dict[str, dict[str, float]] = {"bg_nbd": {}, "gamma_gamma": {}}
+    for row in table.select(["model", "parameter", "value"]).to_pylist():
+        values[row["model"]][row["parameter"]] = row["value"]
     return values["bg_nbd"], values["gamma_gamma"]
 
 

@@ -26,10 +26,11 @@ binned as (
 
 bin_totals as (
 
+    -- doubles summed as decimal(38, 12): exact, whatever order DuckDB's threads add them in
     select
         bin_number,
         count(*) as customers,
-        sum(expected_revenue) as expected_revenue
+        sum(cast(expected_revenue as decimal(38, 12))) as expected_revenue
     from binned
     group by bin_number
 

@@ -17,13 +17,14 @@ buckets as (
 
 bucket_means as (
 
+    -- doubles averaged as decimal(38, 12): exact, whatever order DuckDB's threads add them in
     select
         frequency_bucket,
         count(*) as customers,
-        avg(predicted_purchases) as mean_predicted_purchases,
-        avg(actual_purchases) as mean_actual_purchases,
-        avg(predicted_revenue) as mean_predicted_revenue,
-        avg(actual_revenue) as mean_actual_revenue
+        avg(cast(predicted_purchases as decimal(38, 12))) as mean_predicted_purchases,
+        avg(cast(actual_purchases as decimal(38, 12))) as mean_actual_purchases,
+        avg(cast(predicted_revenue as decimal(38, 12))) as mean_predicted_revenue,
+        avg(cast(actual_revenue as decimal(38, 12))) as mean_actual_revenue
     from validation_customers
     group by frequency_bucket
 

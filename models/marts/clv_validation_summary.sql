@@ -10,19 +10,24 @@ validation_customers as (
 
 totals as (
 
+    -- doubles summed as decimal(38, 12): exact, whatever order DuckDB's threads add them in
     select
         count(*) as customers,
         count(*) filter (where is_short_history) as short_history_customers,
         max(calibration_end_date) as calibration_end_date,
         max(holdout_end_date) as holdout_end_date,
-        sum(predicted_purchases) as predicted_purchases,
+        sum(cast(predicted_purchases as decimal(38, 12))) as predicted_purchases,
         sum(actual_purchases) as actual_purchases,
-        sum(predicted_revenue) as predicted_revenue,
-        sum(actual_revenue) as actual_revenue,
-        avg(abs(predicted_purchases - actual_purchases)) as mae_purchases,
-        avg(abs(baseline_purchases - actual_purchases)) as baseline_mae_purchases,
-        avg(abs(predicted_revenue - actual_revenue)) as mae_revenue,
-        avg(abs(baseline_revenue - actual_revenue)) as baseline_mae_revenue
+        sum(cast(predicted_revenue as decimal(38, 12))) as predicted_revenue,
+        sum(cast(actual_revenue as decimal(38, 12))) as actual_revenue,
+        avg(cast(abs(predicted_purchases - actual_purchases) as decimal(38, 12)))
+            as mae_purchases,
+        avg(cast(abs(baseline_purchases - actual_purchases) as decimal(38, 12)))
+            as baseline_mae_purchases,
+        avg(cast(abs(predicted_revenue - actual_revenue) as decimal(38, 12)))
+            as mae_revenue,
+        avg(cast(abs(baseline_revenue - actual_revenue) as decimal(38, 12)))
+            as baseline_mae_revenue
     from validation_customers
 
 ),

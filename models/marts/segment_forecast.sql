@@ -86,14 +86,15 @@ customer_labels as (
 
 forecast as (
 
+    -- the doubles are summed as decimal(38, 12): exact, whatever order the threads add them in
     select
         customer_labels.segmentation,
         customer_labels.segment,
         min(customer_labels.segment_id) as segment_id,
         count(*) as customers,
-        avg(lifetime_value.p_alive) as mean_p_alive,
-        sum(lifetime_value.expected_purchases) as expected_purchases,
-        sum(lifetime_value.expected_revenue) as expected_revenue,
+        avg(cast(lifetime_value.p_alive as decimal(38, 12))) as mean_p_alive,
+        sum(cast(lifetime_value.expected_purchases as decimal(38, 12))) as expected_purchases,
+        sum(cast(lifetime_value.expected_revenue as decimal(38, 12))) as expected_revenue,
         coalesce(sum(past_revenue.past_revenue), 0) as past_revenue
     from customer_labels
     inner join lifetime_value
@@ -106,19 +107,24 @@ forecast as (
 
 validation as (
 
-    -- validation customers by their segment as of as_of_date
+    -- validation customers by their segment as of as_of_date (doubles summed as decimals, as
+    -- in forecast, so the sums do not depend on the order DuckDB's threads add them in)
     select
         customer_labels.segmentation,
         customer_labels.segment,
         count(*) as validation_customers,
-        sum(validation_customers.predicted_revenue) as validation_predicted_revenue,
-        sum(validation_customers.actual_revenue) as validation_actual_revenue,
-        avg(
+        sum(cast(validation_customers.predicted_revenue as decimal(38, 12)))
+            as validation_predicted_revenue,
+        sum(cast(validation_customers.actual_revenue as decimal(38, 12)))
+            as validation_actual_revenue,
+        avg(cast(
             abs(validation_customers.predicted_purchases - validation_customers.actual_purchases)
-        ) as validation_mae_purchases,
-        avg(
+            as decimal(38, 12)
+        )) as validation_mae_purchases,
+        avg(cast(
             abs(validation_customers.predicted_revenue - validation_customers.actual_revenue)
-        ) as validation_mae_revenue
+            as decimal(38, 12)
+        )) as validation_mae_revenue
     from customer_labels
     inner join validation_customers
         on customer_labels.customer_id = validation_customers.customer_id

@@ -216,3 +216,51 @@ def test_segment_forecast_adds_up_to_customer_lifetime_value(sample_build):
     )
     assert totals["customers"].tolist() == [customers, customers]
     assert np.allclose(totals["revenue"], revenue)
+
+
+# The package without dbt: small frames, parameters given.
+CDNOW_DAYS = {"r": 0.243, "alpha": 4.414 * 7, "a": 0.793, "b": 2.426}
+SPEND = {"p": 6.25, "q": 3.74, "gamma": 15.44}
+
+
+def small_summary() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3],
+            "frequency": [0.0, 2.0, 5.0],
+            "recency": [0.0, 30.0, 200.0],
+            "T": [10.0, 100.0, 210.0],
+            "monetary_value": [0.0, 20.0, 35.0],
+        }
+    )
+
+
+def test_undiscounted_clv_is_spend_times_the_purchases_of_the_lifetime():
+    from customer_segmentation import clv
+
+    frame = small_summary()
+    lifetime = clv.predict(frame, CDNOW_DAYS, SPEND, 360, lifetime_months=12, annual_rate=0.0)
+    horizon = clv.predict(frame, CDNOW_DAYS, SPEND, 360)
+    assert np.allclose(lifetime.clv, horizon.expected_purchases * horizon.expected_avg_order_value)
+    discounted = clv.predict(frame, CDNOW_DAYS, SPEND, 90, lifetime_months=12, annual_rate=0.1)
+    assert (discounted.clv < lifetime.clv).all() and (discounted.clv > 0).all()
+    # a one-time buyer spends the population mean p gamma / (q - 1)
+    mean = SPEND["p"] * SPEND["gamma"] / (SPEND["q"] - 1)
+    assert np.isclose(horizon.expected_avg_order_value[0], mean)
+
+
+def test_bad_clv_settings_fail_naming_the_var():
+    from customer_segmentation import clv
+
+    with pytest.raises(ValueError, match="clv_horizon_days"):
+        clv.checked_settings(0, 12, 0.1)
+    with pytest.raises(ValueError, match="clv_annual_discount_rate"):
+        clv.checked_settings(90, 12, 1.5)
+
+
+def test_fits_need_two_repeat_customers_whose_spend_differs():
+    from customer_segmentation import clv
+
+    frame = small_summary().assign(monetary_value=[0.0, 20.0, 20.0])
+    with pytest.raises(ValueError, match="at least two repeat customers"):
+        clv.checked_fit_inputs(frame)
