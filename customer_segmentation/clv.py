@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -73,12 +75,13 @@ def _flat_config(names) -> dict:
     return {name: Prior("HalfFlat") for name in names}
 
 
-def _quiet():
-    """pymc-marketing warns about its experimental API and MAP's missing uncertainty."""
-    context = warnings.catch_warnings()
-    context.__enter__()
-    warnings.simplefilter("ignore")
-    return context
+@contextmanager
+def _pymc_block() -> Iterator[None]:
+    """One fit or prediction at a time (see _PYMC_LOCK), on one BLAS thread, without the
+    warnings pymc-marketing gives about its experimental API and MAP's missing uncertainty."""
+    with _PYMC_LOCK, warnings.catch_warnings(), single_threaded(*FIT_MODULES):
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _maximum_likelihood(clv_model, frame: pd.DataFrame, names: list[str]) -> tuple:
@@ -124,13 +127,9 @@ def fit_bg_nbd(frame: pd.DataFrame) -> Fit:
 
     started = time.perf_counter()
     data = frame[["customer_id", "frequency", "recency", "T"]]
-    context = _quiet()
-    try:
-        with _PYMC_LOCK, single_threaded(*FIT_MODULES):
-            bg = BetaGeoModel(model_config=_flat_config(BG_NBD_PARAMETERS))
-            values, errors, loglik = _maximum_likelihood(bg, data, list(BG_NBD_PARAMETERS))
-    finally:
-        context.__exit__(None, None, None)
+    with _pymc_block():
+        bg = BetaGeoModel(model_config=_flat_config(BG_NBD_PARAMETERS))
+        values, errors, loglik = _maximum_likelihood(bg, data, list(BG_NBD_PARAMETERS))
     return Fit("bg_nbd", values, errors, loglik, len(data), time.perf_counter() - started)
 
 
@@ -146,13 +145,9 @@ def fit_gamma_gamma(frame: pd.DataFrame) -> Fit:
     started = time.perf_counter()
     data = gamma_gamma_customers(frame)[["customer_id", "frequency", "monetary_value"]]
     names = list(GAMMA_GAMMA_PARAMETERS.values())
-    context = _quiet()
-    try:
-        with _PYMC_LOCK, single_threaded(*FIT_MODULES):
-            gg = GammaGammaModel(model_config=_flat_config(names))
-            values, errors, loglik = _maximum_likelihood(gg, data, names)
-    finally:
-        context.__exit__(None, None, None)
+    with _pymc_block():
+        gg = GammaGammaModel(model_config=_flat_config(names))
+        values, errors, loglik = _maximum_likelihood(gg, data, names)
     rename = {v: k for k, v in GAMMA_GAMMA_PARAMETERS.items()}
     return Fit(
         "gamma_gamma",
@@ -276,38 +271,34 @@ def predict(
     from pymc_marketing.clv import BetaGeoModel, GammaGammaModel, customer_lifetime_value
 
     data = frame.copy()
-    context = _quiet()
-    try:
-        with _PYMC_LOCK, single_threaded(*FIT_MODULES):
-            bg = _fitted(
-                BetaGeoModel,
-                BG_NBD_PARAMETERS,
-                data[["customer_id", "frequency", "recency", "T"]],
-                bg_values,
-            )
-            gg = _fitted(
-                GammaGammaModel,
-                GAMMA_GAMMA_PARAMETERS.values(),
-                gamma_gamma_customers(data)[["customer_id", "frequency", "monetary_value"]],
-                {GAMMA_GAMMA_PARAMETERS[k]: v for k, v in gg_values.items()},
-            )
-            p_alive = _flat(bg.expected_probability_alive(data))
-            purchases = _flat(bg.expected_purchases(data, future_t=horizon_days))
-            spend = _flat(gg.expected_customer_spend(data))
-            clv = None
-            if lifetime_months is not None:
-                monthly = (1.0 + annual_rate) ** (1.0 / 12.0) - 1.0
-                clv = _flat(
-                    customer_lifetime_value(
-                        bg,
-                        data.assign(future_spend=spend),
-                        future_t=lifetime_months,
-                        discount_rate=monthly,
-                        time_unit="D",
-                    )
+    with _pymc_block():
+        bg = _fitted(
+            BetaGeoModel,
+            BG_NBD_PARAMETERS,
+            data[["customer_id", "frequency", "recency", "T"]],
+            bg_values,
+        )
+        gg = _fitted(
+            GammaGammaModel,
+            GAMMA_GAMMA_PARAMETERS.values(),
+            gamma_gamma_customers(data)[["customer_id", "frequency", "monetary_value"]],
+            {GAMMA_GAMMA_PARAMETERS[k]: v for k, v in gg_values.items()},
+        )
+        p_alive = _flat(bg.expected_probability_alive(data))
+        purchases = _flat(bg.expected_purchases(data, future_t=horizon_days))
+        spend = _flat(gg.expected_customer_spend(data))
+        clv = None
+        if lifetime_months is not None:
+            monthly = (1.0 + annual_rate) ** (1.0 / 12.0) - 1.0
+            clv = _flat(
+                customer_lifetime_value(
+                    bg,
+                    data.assign(future_spend=spend),
+                    future_t=lifetime_months,
+                    discount_rate=monthly,
+                    time_unit="D",
                 )
-    finally:
-        context.__exit__(None, None, None)
+            )
     return Predictions(np.clip(p_alive, 0.0, 1.0), purchases, spend, clv)
 
 
