@@ -1100,6 +1100,135 @@ def _table_rows_height(columns: Sequence[Sequence[str]], widths: Sequence[float]
     return total
 
 
+# --- Customer lifetime value (issue 14): calibration plot, forecast per segment, p_alive ---
+
+
+def draw_clv_calibration(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """The standard calibration plot: mean predicted vs actual repeat purchase days in the
+    holdout by calibration frequency, with the totals of clv_validation_summary."""
+    table = "clv_validation"
+    buckets = sorted_by(data[table], table, "frequency_bucket")
+    labels = column(buckets, table, "frequency_bucket_label").astype(str)
+    fig = go.Figure()
+    for name, label, colour in (
+        ("mean_actual_purchases", "Actual", "#4C78A8"),
+        ("mean_predicted_purchases", "Predicted (BG/NBD)", "#F58518"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=labels,
+                y=column(buckets, table, name).astype(float),
+                name=label,
+                mode="lines+markers",
+                line={"color": colour},
+            )
+        )
+    summary = first_row(data["clv_validation_summary"], "clv_validation_summary")
+    note = (
+        f"Holdout {summary.get('calibration_end_date')} to {summary.get('holdout_end_date')}: "
+        f"revenue predicted £{_fmt('{:,.0f}', summary.get('predicted_revenue'))}, actual "
+        f"£{_fmt('{:,.0f}', summary.get('actual_revenue'))}; MAE per customer "
+        f"{_fmt('{:.2f}', summary.get('mae_purchases'))} purchase days (baseline "
+        f"{_fmt('{:.2f}', summary.get('baseline_mae_purchases'))})"
+    )
+    fig.add_annotation(
+        text=html.escape(note),
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=-0.22,
+        showarrow=False,
+        xanchor="left",
+        font={"size": 12, "color": "#555"},
+    )
+    fig.update_xaxes(title_text="Repeat purchase days in the calibration period", type="category")
+    fig.update_yaxes(title_text="Mean repeat purchase days in the holdout", rangemode="tozero")
+    return _layout(fig, margin={"l": 60, "r": 30, "t": 40, "b": 90})
+
+
+def draw_clv_segment_forecast(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """Expected revenue over the horizon per KMeans and per RFM segment, next to the revenue
+    of the same number of days just past."""
+    table = "segment_forecast"
+    forecast = data[table].sort_values(
+        ["segmentation", "segment_id", "segment"], kind="stable", na_position="last"
+    )
+    segmentation = column(forecast, table, "segmentation").astype(str)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.4, 0.6],
+        subplot_titles=("KMeans segments", "RFM segments"),
+        horizontal_spacing=0.08,
+    )
+    for col, kind in ((1, "kmeans_segment"), (2, "rfm_segment")):
+        rows = forecast[segmentation == kind]
+        names = column(rows, table, "segment").astype(str)
+        for name, label, colour in (
+            ("past_revenue", "Revenue, same days just past", "#9DB9D3"),
+            ("expected_revenue", "Expected revenue, next days", "#F58518"),
+        ):
+            fig.add_trace(
+                go.Bar(
+                    x=names,
+                    y=column(rows, table, name).astype(float),
+                    name=label,
+                    marker_color=colour,
+                    showlegend=col == 1,
+                    legendgroup=name,
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_yaxes(tickprefix="£", rangemode="tozero")
+    return _layout(fig, height=460, barmode="group")
+
+
+def draw_clv_p_alive(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """How many customers the model thinks are still active: customers per tenth of p_alive."""
+    table = "clv_p_alive_distribution"
+    bins = sorted_by(data[table], table, "bin_number")
+    lows = column(bins, table, "p_alive_from").astype(float)
+    highs = column(bins, table, "p_alive_to").astype(float)
+    fig = go.Figure(
+        go.Bar(
+            x=[f"{lo:.1f}-{hi:.1f}" for lo, hi in zip(lows, highs, strict=True)],
+            y=column(bins, table, "customers").astype(float),
+            marker_color="#54A24B",
+            name="Customers",
+        )
+    )
+    fig.update_xaxes(title_text="Probability the customer is still active (p_alive)")
+    fig.update_yaxes(title_text="Customers", rangemode="tozero")
+    return _layout(fig)
+
+
+CLV_CHARTS: tuple[Chart, ...] = (
+    Chart(
+        "chart-clv-calibration",
+        "Lifetime value: predicted vs actual purchases",
+        "Does the BG/NBD model, refitted before the holdout, predict what customers then did?",
+        ("clv_validation", "clv_validation_summary"),
+        draw_clv_calibration,
+    ),
+    Chart(
+        "chart-clv-p-alive",
+        "Lifetime value: who is still active",
+        "How many customers does the model think are still active?",
+        ("clv_p_alive_distribution",),
+        draw_clv_p_alive,
+    ),
+    Chart(
+        "chart-clv-segment-forecast",
+        "Lifetime value: expected revenue per segment",
+        "What will each segment spend over the horizon, against what it spent just before?",
+        ("segment_forecast",),
+        draw_clv_segment_forecast,
+        wide=True,
+    ),
+)
+
+
 CHARTS: tuple[Chart, ...] = (
     Chart(
         "chart-monthly-revenue",
@@ -1220,6 +1349,7 @@ CHARTS: tuple[Chart, ...] = (
         wide=True,
         optional=("segment_top_products",),
     ),
+    *CLV_CHARTS,
 )
 
 CHART_IDS: tuple[str, ...] = tuple(chart.chart_id for chart in CHARTS)

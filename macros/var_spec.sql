@@ -151,6 +151,28 @@ backtest_horizon_days:
   help: >-
     Days of the horizon of segment_backtest: the segmentation is refitted on the lines before
     as_of_date minus these days, and each segment's buying is measured in the days after.
+
+clv_horizon_days:
+  default: 90
+  type: integer
+  range: [1, 3650]
+  help: >-
+    Days ahead the lifetime-value models predict purchases and revenue for
+    (customer_lifetime_value, segment_forecast), and the holdout of clv_validation: refitted
+    on the lines before as_of_date minus these days, scored on the days after.
+
+clv_lifetime_months:
+  default: 12
+  type: integer
+  range: [1, 120]
+  help: Months of future purchases summed into the clv of customer_lifetime_value.
+
+clv_annual_discount_rate:
+  default: 0.10
+  type: number
+  range: [0, 1]
+  help: >-
+    Yearly rate the clv is discounted at, applied monthly as (1 + rate)^(1/12) - 1.
 {%- endset -%}
     {%- set parsed = fromyaml(spec) -%}
     {%- if parsed is not mapping -%}

@@ -40,6 +40,14 @@ def model(dbt, session):
         dbt.ref("segment_top_products"),
         dbt.ref("segment_rules"),
         dbt.ref("segment_backtest"),
+        dbt.ref("clv_model"),
+        dbt.ref("clv_p_alive_distribution"),
+        dbt.ref("clv_validation"),
+        dbt.ref("clv_validation_customers"),
+        dbt.ref("clv_validation_summary"),
+        dbt.ref("customer_lifetime_summary"),
+        dbt.ref("customer_lifetime_value"),
+        dbt.ref("segment_forecast"),
     )
     row = publish_in_build(session, dbt.this.database)
     return pa.Table.from_pylist(

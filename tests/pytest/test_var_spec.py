@@ -235,6 +235,9 @@ CASES = [
     ("recommendation_holdout_days", [1, 3650, 0, 3651, 90.5, "90", True, None]),
     ("recommendations_n", [1, 100, 0, 101, 10.0, "10", False, None]),
     ("backtest_horizon_days", [1, 3650, 0, 3651, 90.5, "90", True, None]),
+    ("clv_horizon_days", [1, 3650, 0, 3651, 90.5, "90", True, None]),
+    ("clv_lifetime_months", [1, 120, 0, 121, 12.0, "12", False, None]),
+    ("clv_annual_discount_rate", [0, 0.1, 1, -0.01, 1.01, math.nan, "0.1", True, None]),
 ]
 
 
