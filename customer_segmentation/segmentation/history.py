@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from customer_segmentation.segmentation.clustering import kmeans
-from customer_segmentation.segmentation.features import log1p_clipped, prepare_features
-from customer_segmentation.segmentation.segments import persona_lookup, segment_ids_of_clusters
-from customer_segmentation.segmentation.selection import selected_model
-from customer_segmentation.segmentation.tables import as_arrow, float_column
+from customer_segmentation.segmentation.features import log1p_clipped
+from customer_segmentation.segmentation.segments import (
+    fit_selected,
+    persona_lookup,
+    segment_ids_of_clusters,
+)
+from customer_segmentation.segmentation.tables import float_column
 from customer_segmentation.segmentation.threads import KMEANS_MODULES, single_threaded
 
 if TYPE_CHECKING:
@@ -46,15 +48,9 @@ def segment_ruler(
     selection: pa.Table | pd.DataFrame,
     personas: pa.Table | pd.DataFrame | None = None,
 ) -> SegmentRuler:
-    """Repeat customer_segments' deterministic fit on customer_rfm and keep its ruler
-    (the same steps as `fit_customer_segments`; a test holds the two equal)."""
-    table = as_arrow(rfm)
-    model = selected_model(selection)
-    fm = prepare_features(table, model.features)
-    if len(fm.customer_ids) < model.k:
-        raise ValueError(f"{len(fm.customer_ids)} customers cannot form {model.k} segments")
-    with single_threaded(*KMEANS_MODULES):
-        km = kmeans(model.k, init=model.centroids).fit(fm.standardised)
+    """customer_segments' deterministic fit (`fit_selected`) on customer_rfm, kept as a ruler
+    (a test holds the two equal)."""
+    table, model, fm, km = fit_selected(rfm, selection)
     monetary = float_column(table, "monetary")[fm.order]
     names = persona_lookup(personas, model.k)
     return SegmentRuler(

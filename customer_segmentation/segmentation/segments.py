@@ -78,6 +78,20 @@ def persona_lookup(personas: pa.Table | pd.DataFrame | None, k: int) -> dict[int
     return {r: found.get(r, Persona(f"Segment {r}", None, None)) for r in range(1, k + 1)}
 
 
+def fit_selected(rfm: pa.Table | pd.DataFrame, selection: pa.Table | pd.DataFrame):
+    """The selected row's KMeans refined on all customers of `rfm`: (the rfm as Arrow, the
+    selected model, the feature matrix, the fitted KMeans). customer_segments and the history's
+    ruler both fit here, so they cannot drift apart."""
+    table = as_arrow(rfm)
+    model = selected_model(selection)
+    fm = prepare_features(table, model.features)
+    if len(fm.customer_ids) < model.k:
+        raise ValueError(f"{len(fm.customer_ids)} customers cannot form {model.k} segments")
+    with single_threaded(*KMEANS_MODULES):
+        km = kmeans(model.k, init=model.centroids).fit(fm.standardised)
+    return table, model, fm, km
+
+
 def fit_customer_segments(
     rfm: pa.Table | pd.DataFrame,
     selection: pa.Table | pd.DataFrame,
@@ -89,13 +103,7 @@ def fit_customer_segments(
     sweep saw every customer this converges at once to the same solution, otherwise it carries
     the sample's solution to all customers. Segment ids come from `order_clusters`.
     """
-    table = as_arrow(rfm)
-    model = selected_model(selection)
-    fm = prepare_features(table, model.features)
-    if len(fm.customer_ids) < model.k:
-        raise ValueError(f"{len(fm.customer_ids)} customers cannot form {model.k} segments")
-    with single_threaded(*KMEANS_MODULES):
-        km = kmeans(model.k, init=model.centroids).fit(fm.standardised)
+    table, model, fm, km = fit_selected(rfm, selection)
     monetary = float_column(table, "monetary")[fm.order]
     segment_id = order_clusters(km.labels_, monetary, km.cluster_centers_)
     distance = np.linalg.norm(fm.standardised - km.cluster_centers_[km.labels_], axis=1)
