@@ -104,6 +104,8 @@ def product_pairs(session, order_products, min_orders: int) -> pa.Table:
             stream = indexed.filter(f"order_key % {parts} = {part}").order("order_key")
             keys, products, held = [], [], 0
             for batch in stream.to_arrow_reader(BATCH_ROWS):
+                if batch.num_rows == 0:
+                    continue
                 keys.append(batch.column("order_key").to_numpy())
                 products.append(batch.column("product_index").to_numpy())
                 held += batch.num_rows

@@ -167,11 +167,12 @@ def frequency_monetary_correlation(frame: pd.DataFrame) -> float | None:
     return float(np.corrcoef(data["frequency"], data["monetary_value"])[0, 1])
 
 
-def clv_model_table(bg: Fit, gg: Fit, correlation: float | None) -> pa.Table:
-    """One row per fitted parameter, with the fit's statistics on every row of its model."""
+def clv_model_table(bg: Fit | None, gg: Fit | None, correlation: float | None) -> pa.Table:
+    """One row per fitted parameter, with the fit's statistics on every row of its model (no
+    row for a model not fitted)."""
     rows = []
     for fit, names in ((bg, BG_NBD_PARAMETERS), (gg, tuple(GAMMA_GAMMA_PARAMETERS))):
-        for name in names:
+        for name in names if fit is not None else ():
             rows.append(
                 {
                     "model": fit.model,
@@ -204,23 +205,29 @@ def clv_model_table(bg: Fit, gg: Fit, correlation: float | None) -> pa.Table:
 
 
 def clv_model(summary) -> pa.Table:
-    """The clv_model mart: both fits on the lifetime summary, one row per parameter."""
+    """The clv_model mart: both fits on the lifetime summary, one row per parameter; empty
+    when the customers cannot be fitted (`can_fit`)."""
     frame = summary_frame(summary)
-    checked_fit_inputs(frame)
+    if not can_fit(frame):
+        return clv_model_table(None, None, None)
     return clv_model_table(
         fit_bg_nbd(frame), fit_gamma_gamma(frame), frequency_monetary_correlation(frame)
     )
 
 
-def checked_fit_inputs(frame: pd.DataFrame) -> None:
-    """The fits need repeat customers, and Gamma-Gamma two spends that differ."""
-    repeat = gamma_gamma_customers(frame)
-    if repeat["monetary_value"].nunique() < 2:
-        raise ValueError(
-            f"clv: {len(frame)} customers, {len(repeat)} of them repeat customers with a positive "
-            "spend; the lifetime-value models need at least two repeat customers whose spend "
-            "differs"
-        )
+def can_fit(frame: pd.DataFrame) -> bool:
+    """The fits need repeat customers, and Gamma-Gamma two spends that differ. With fewer (a
+    handful of customers, or a history shorter than the horizon) the lifetime-value marts are
+    empty rather than failing the build: the other marts still build and publish."""
+    return gamma_gamma_customers(frame)["monetary_value"].nunique() >= 2
+
+
+def finite(pred: Predictions) -> bool:
+    """Every prediction is a number: a fit at the edge of its parameter space (a handful of
+    customers) can give none, and then no prediction is written."""
+    arrays = [pred.p_alive, pred.expected_purchases, pred.expected_avg_order_value]
+    arrays += [] if pred.clv is None else [pred.clv]
+    return all(np.isfinite(a).all() for a in arrays)
 
 
 def fits_from_table(table) -> tuple[dict[str, float], dict[str, float]]:
@@ -302,6 +309,11 @@ def predict(
     return Predictions(np.clip(p_alive, 0.0, 1.0), purchases, spend, clv)
 
 
+def no_predictions(with_clv: bool) -> Predictions:
+    empty = np.zeros(0)
+    return Predictions(empty, empty, empty, empty if with_clv else None)
+
+
 def customer_lifetime_value_table(
     summary, clv_model, horizon_days: object, lifetime_months: object, rate: object
 ) -> pa.Table:
@@ -309,7 +321,11 @@ def customer_lifetime_value_table(
     horizon, months, annual = checked_settings(horizon_days, lifetime_months, rate)
     frame = summary_frame(summary)
     bg_values, gg_values = fits_from_table(clv_model)
-    pred = predict(frame, bg_values, gg_values, horizon, months, annual)
+    pred = None
+    if bg_values and gg_values:
+        pred = predict(frame, bg_values, gg_values, horizon, months, annual)
+    if pred is None or not finite(pred):
+        frame, pred = frame.iloc[0:0], no_predictions(with_clv=True)
     out = pd.DataFrame(
         {
             "customer_id": frame["customer_id"].astype("int64"),
@@ -347,10 +363,11 @@ def clv_validation_customers(calibration, horizon_days: object) -> pa.Table:
     table = calibration.to_pandas().sort_values("customer_id", kind="stable")
     frame = summary_frame(pa.Table.from_pandas(table[SUMMARY_COLUMNS], preserve_index=False))
     table = table.reset_index(drop=True)
-    checked_fit_inputs(frame)
-    bg = fit_bg_nbd(frame)
-    gg = fit_gamma_gamma(frame)
-    pred = predict(frame, bg.values, gg.values, horizon)
+    pred = None
+    if can_fit(frame):
+        pred = predict(frame, fit_bg_nbd(frame).values, fit_gamma_gamma(frame).values, horizon)
+    if pred is None or not finite(pred):
+        table, frame, pred = table.iloc[0:0], frame.iloc[0:0], no_predictions(with_clv=False)
     rate = np.divide(
         frame["frequency"].to_numpy(),
         frame["T"].to_numpy(),

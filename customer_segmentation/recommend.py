@@ -151,6 +151,8 @@ def interactions(session, order_products, before: date) -> Interactions:
     )
     ids, counts, products, orders = [], [], [], []
     for batch in cells.to_arrow_reader(BATCH_ROWS):
+        if batch.num_rows == 0:
+            continue
         customer = batch.column("customer_id").to_numpy()
         starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]])
         ids.append(customer[starts])
@@ -164,10 +166,10 @@ def interactions(session, order_products, before: date) -> Interactions:
     customer_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
     per_customer = np.concatenate(counts) if counts else np.zeros(0, np.int64)
     # a customer whose rows straddle two batches appears twice in a row: merge the runs
-    first = np.flatnonzero(np.r_[True, customer_ids[1:] != customer_ids[:-1]])
     if len(customer_ids):
+        first = np.flatnonzero(np.r_[True, customer_ids[1:] != customer_ids[:-1]])
         per_customer = np.add.reduceat(per_customer, first)
-    customer_ids = customer_ids[first].astype(np.int64)
+        customer_ids = customer_ids[first].astype(np.int64)
     indptr = np.r_[0, np.cumsum(per_customer)].astype(np.int64 if len(data) >= 2**31 else np.int32)
     matrix = sp.csr_matrix((data, indices, indptr), shape=(len(customer_ids), len(stock_codes)))
     return Interactions(customer_ids, stock_codes, matrix)

@@ -84,6 +84,10 @@ def test_five_customers_shrink_the_k_range_and_every_segmentation_mart_builds(tm
     [(members,)] = result.query("select members from marts.loyalty_programme_summary")
     assert result.query("select count(*) from marts.loyalty_programme") == [(members,)]
     assert result.query("select count(*) from marts.customer_value_tiers") == [(customers,)]
+    # the lifetime-value fit on five customers gives no finite prediction: empty, not NaN
+    assert result.query(
+        "select count(*) from marts.customer_lifetime_value where not isfinite(clv)"
+    ) == [(0,)]
 
     # Determinism: the same input gives the same tables, row for row.
     again = build_ok(

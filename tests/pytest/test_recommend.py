@@ -287,3 +287,14 @@ def test_the_evaluation_runs_on_a_deterministic_sample_of_customers(monkeypatch)
     assert len(sample) == 100
     assert set(sample) < {line[1] for line in lines}
     assert evaluation(lines) == rows
+
+
+def test_no_line_before_the_split_gives_an_empty_training_matrix():
+    lines = [line for line in planted_lines(groups=1, per_group=5) if line[3] >= SPLIT]
+    inputs, new = training_of(lines)
+    assert inputs.train.orders.shape == (0, 0)
+    assert len(inputs.train.customer_ids) == 0
+    assert new == []
+    rows = evaluation(lines)
+    assert {r["customers_evaluated"] for r in rows.values()} == {0}
+    assert [m for m, r in rows.items() if r["is_selected"]] == ["global_popularity"]
