@@ -45,7 +45,7 @@ report: setup
 ## Set up, then run the whole suite: dbt build with data and unit tests, pytest, sqlfluff, ruff.
 test: test-setup
 	$(DBT) build
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 	$(MAKE) lint
 
 lint: setup

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from conftest import PROJECT_DIR, DbtResult, build_ok
 
@@ -258,9 +259,16 @@ def test_bad_clv_settings_fail_naming_the_var():
         clv.checked_settings(90, 12, 1.5)
 
 
-def test_fits_need_two_repeat_customers_whose_spend_differs():
+def test_without_two_repeat_customers_whose_spend_differs_the_marts_are_empty():
     from customer_segmentation import clv
 
-    frame = small_summary().assign(monetary_value=[0.0, 20.0, 20.0])
-    with pytest.raises(ValueError, match="at least two repeat customers"):
-        clv.checked_fit_inputs(frame)
+    assert clv.can_fit(small_summary())
+    same_spend = small_summary().assign(monetary_value=[0.0, 20.0, 20.0])
+    assert not clv.can_fit(same_spend)
+    summary = pa.Table.from_pandas(same_spend.rename(columns={"T": "t"}), preserve_index=False)
+    model = clv.clv_model(summary)
+    assert model.num_rows == 0
+    assert model.schema.names[:3] == ["model", "parameter", "value"]
+    values = clv.customer_lifetime_value_table(summary, model, 90, 12, 0.1)
+    assert values.num_rows == 0
+    assert "clv_rank" in values.schema.names
