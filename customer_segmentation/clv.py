@@ -16,7 +16,6 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -346,11 +345,6 @@ def customer_lifetime_value_table(
     rank[order] = np.arange(1, len(out) + 1)
     out["clv_rank"] = rank
     return pa.Table.from_pandas(out, preserve_index=False)
-
-
-def validation_split(as_of_date: date, horizon_days: int) -> tuple[date, date]:
-    """THE split of the validation: calibration before the cut, holdout [cut, as_of_date)."""
-    return as_of_date - timedelta(days=horizon_days), as_of_date
 
 
 def clv_validation_customers(calibration, horizon_days: object) -> pa.Table:
