@@ -1151,9 +1151,9 @@ def draw_clv_segment_forecast(data: dict[str, pd.DataFrame]) -> go.Figure:
     of the same number of days just past."""
     table = "segment_forecast"
     forecast = data[table].sort_values(
-        ["segmentation", "segment_id", "segment"], kind="stable", na_position="last"
+        ["segment_kind", "segment_id", "segment"], kind="stable", na_position="last"
     )
-    segmentation = column(forecast, table, "segmentation").astype(str)
+    segment_kind = column(forecast, table, "segment_kind").astype(str)
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -1161,8 +1161,8 @@ def draw_clv_segment_forecast(data: dict[str, pd.DataFrame]) -> go.Figure:
         subplot_titles=("KMeans segments", "RFM segments"),
         horizontal_spacing=0.08,
     )
-    for col, kind in ((1, "kmeans_segment"), (2, "rfm_segment")):
-        rows = forecast[segmentation == kind]
+    for col, kind in ((1, "kmeans"), (2, "rfm")):
+        rows = forecast[segment_kind == kind]
         names = column(rows, table, "segment").astype(str)
         for name, label, colour in (
             ("past_revenue", "Revenue, same days just past", "#9DB9D3"),

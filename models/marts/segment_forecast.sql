@@ -66,7 +66,7 @@ customer_labels as (
 
     select
         customer_rfm.customer_id,
-        'kmeans_segment' as segmentation,
+        'kmeans' as segment_kind,
         customer_segments.segment_id,
         customer_segments.segment_name as segment
     from customer_rfm
@@ -77,7 +77,7 @@ customer_labels as (
 
     select
         customer_id,
-        'rfm_segment' as segmentation,
+        'rfm' as segment_kind,
         cast(null as {{ dbt.type_int() }}) as segment_id,
         rfm_segment as segment
     from customer_rfm
@@ -88,7 +88,7 @@ forecast as (
 
     -- the doubles are summed as decimal(38, 12): exact, whatever order the threads add them in
     select
-        customer_labels.segmentation,
+        customer_labels.segment_kind,
         customer_labels.segment,
         min(customer_labels.segment_id) as segment_id,
         count(*) as customers,
@@ -101,7 +101,7 @@ forecast as (
         on customer_labels.customer_id = lifetime_value.customer_id
     left join past_revenue
         on customer_labels.customer_id = past_revenue.customer_id
-    group by customer_labels.segmentation, customer_labels.segment
+    group by customer_labels.segment_kind, customer_labels.segment
 
 ),
 
@@ -110,7 +110,7 @@ validation as (
     -- validation customers by their segment as of as_of_date (doubles summed as decimals, as
     -- in forecast, so the sums do not depend on the order DuckDB's threads add them in)
     select
-        customer_labels.segmentation,
+        customer_labels.segment_kind,
         customer_labels.segment,
         count(*) as validation_customers,
         sum(cast(validation_customers.predicted_revenue as decimal(38, 12)))
@@ -128,7 +128,7 @@ validation as (
     from customer_labels
     inner join validation_customers
         on customer_labels.customer_id = validation_customers.customer_id
-    group by customer_labels.segmentation, customer_labels.segment
+    group by customer_labels.segment_kind, customer_labels.segment
 
 ),
 
@@ -136,7 +136,7 @@ final as (
 
     select
         -- ids
-        cast(forecast.segmentation as {{ dbt.type_string() }}) as segmentation,
+        cast(forecast.segment_kind as {{ dbt.type_string() }}) as segment_kind,
         cast(forecast.segment as {{ dbt.type_string() }}) as segment,
         cast(forecast.segment_id as {{ dbt.type_int() }}) as segment_id,
         -- forecast
@@ -155,7 +155,7 @@ final as (
     from forecast
     left join validation
         on
-            forecast.segmentation = validation.segmentation
+            forecast.segment_kind = validation.segment_kind
             and forecast.segment = validation.segment
 
 )

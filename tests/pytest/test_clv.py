@@ -209,8 +209,8 @@ def test_frequency_buckets_cover_every_validation_customer_once(sample_build):
 
 def test_segment_forecast_adds_up_to_customer_lifetime_value(sample_build):
     totals = sample_build.df(
-        "select segmentation, sum(customers) as customers, sum(expected_revenue) as revenue "
-        "from marts.segment_forecast group by segmentation order by segmentation"
+        "select segment_kind, sum(customers) as customers, sum(expected_revenue) as revenue "
+        "from marts.segment_forecast group by segment_kind order by segment_kind"
     )
     ((customers, revenue),) = sample_build.query(
         "select count(*), sum(expected_revenue) from marts.customer_lifetime_value"
