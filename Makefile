@@ -44,9 +44,11 @@ report: setup
 	$(BIN)/python -m customer_segmentation.report
 
 ## Set up, then run the whole suite: dbt build with data and unit tests, pytest, sqlfluff, ruff.
+## pytest runs its files on two workers (pytest-xdist; each file on one worker, so a module's
+## build is made once): most tests wait on a dbt subprocess, and two at a time fill two cores.
 test: test-setup
 	$(DBT) build
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=15
 	$(MAKE) lint
 
 lint: setup
