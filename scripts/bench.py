@@ -73,6 +73,7 @@ from bench_references import (
     reference_duckdb,
     reference_pandas,
     reference_same_work,
+    same_work_differences,
     sql_literal,
 )
 
@@ -921,10 +922,30 @@ def format_table(size: dict) -> str:
             phases(run)
             if not run.get("ok") and run.get("log_tail"):
                 lines.append(f"{name} reference log tail:\n{run['log_tail']}")
+    check = size.get("same_work_check")
+    if check:
+        verdict = "equal" if check["equal"] else "DIFFERENT (rows only in the mart, only in it)"
+        lines.append(
+            f"same-work reference vs the {check['build']} build's marts: {verdict}"
+            + ("" if check["equal"] else f" {check['differences']}")
+        )
     agree = references_agree(runs.get("pandas"), runs.get("bare"))
     if agree:
         lines.append(agree)
     return "\n".join(lines)
+
+
+def check_same_work(runs: dict, run_dir: Path) -> dict | None:
+    """After the runs (not timed): do the same-work reference's tables equal the marts of a
+    dbt build of this input, row for row? None when no pair of them ran."""
+    build = next((n for n in ("path", "production", "full") if _ok(runs.get(n))), None)
+    if build is None or not _ok(runs.get("same_work")):
+        return None
+    differences = same_work_differences(
+        run_dir / build / "build.duckdb", run_dir / "same_work.duckdb"
+    )
+    equal = all(d == [0, 0] for d in differences.values())
+    return {"build": build, "equal": equal, "differences": differences}
 
 
 def references_agree(pandas: dict | None, duck: dict | None) -> str | None:
@@ -1057,8 +1078,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--inputs",
-        default="generated",
-        help="input kinds, of generated,repeated (default: generated; repeated is Parquet)",
+        default=",".join(INPUT_KINDS),
+        help="input kinds, of generated,repeated (default: both; repeated is always Parquet)",
     )
     parser.add_argument(
         "--pandas-memory-cap-gb",
@@ -1154,6 +1175,7 @@ def main(argv: list[str] | None = None) -> int:
                     result = run_reference(name, input_path, run_dir, cap_bytes)
                 size["runs"][name] = result
                 progress(f"[{label} {kind}] {name}: {_seconds(result['wall_seconds'])} s")
+            size["same_work_check"] = check_same_work(size["runs"], run_dir)
             report["sizes"].append(size)
             tables.append(format_table(size))
             save()

@@ -347,6 +347,37 @@ def reference_same_work(
     }
 
 
+# The reference's tables and the marts they must equal (quarantined_transactions without
+# source_file: the pipeline keeps the path as given in transactions_path).
+SAME_WORK_TABLES = {
+    "quarantined_transactions": "invoice_no, stock_code, description, quantity, unit_price, "
+    "invoiced_at, customer_id, country, reject_reason, source_row",
+    "customer_rfm": "*",
+    "customer_segments": "*",
+    "segment_model_selection": "*",
+}
+
+
+def same_work_differences(pipeline: Path, reference: Path) -> dict[str, list[int]]:
+    """Per table: [rows only in the pipeline's mart, rows only in the reference's table]
+    (EXCEPT ALL both ways); all zeros when the reference did the pipeline's work."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"attach {sql_literal(str(pipeline))} as p (read_only)")
+    con.execute(f"attach {sql_literal(str(reference))} as r (read_only)")
+    found = {}
+    for table, columns in SAME_WORK_TABLES.items():
+        ours = f"select {columns} from p.marts.{table}"
+        theirs = f"select {columns} from r.main.{table}"
+        found[table] = [
+            con.execute(f"select count(*) from ({a} except all {b})").fetchone()[0]
+            for a, b in ((ours, theirs), (theirs, ours))
+        ]
+    con.close()
+    return found
+
+
 # --------------------------------------------------------------------------- input shape
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 from conftest import PROJECT_DIR, SAMPLE_CSV, build_ok
 
@@ -17,11 +16,6 @@ import bench_references  # noqa: E402
 
 # The path to the segments, the command of issue 16's first target.
 PATH_BUILD = bench.DBT_RUNS["path"]
-# quarantined_transactions: the pipeline keeps the source file as given in transactions_path.
-QUARANTINE_COLUMNS = (
-    "invoice_no, stock_code, description, quantity, unit_price, invoiced_at, customer_id, "
-    "country, reject_reason, source_row"
-)
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 # One line per rule and edge case, then five customers with sales (k needs a few).
 RULE_LINES = """\
@@ -65,24 +59,8 @@ def same_work(path: Path, tmp_path: Path, source_file: str) -> tuple[dict, Path]
 
 def assert_same_tables(pipeline: Path, reference: Path) -> None:
     """Each table of the reference equals the pipeline's mart (EXCEPT ALL both ways)."""
-    columns = {
-        "quarantined_transactions": QUARANTINE_COLUMNS,
-        "customer_rfm": "*",
-        "customer_segments": "*",
-        "segment_model_selection": "*",
-    }
-    con = duckdb.connect()
-    con.execute(f"attach {bench_references.sql_literal(str(pipeline))} as p (read_only)")
-    con.execute(f"attach {bench_references.sql_literal(str(reference))} as r (read_only)")
-    for table, selected in columns.items():
-        ours = f"select {selected} from p.marts.{table}"
-        theirs = f"select {selected} from r.main.{table}"
-        differ = [
-            con.execute(f"select count(*) from ({a} except all {b})").fetchone()[0]
-            for a, b in ((ours, theirs), (theirs, ours))
-        ]
-        assert differ == [0, 0], f"{table}: rows only in the pipeline's, only in the reference's"
-    con.close()
+    differences = bench_references.same_work_differences(pipeline, reference)
+    assert differences == {table: [0, 0] for table in bench_references.SAME_WORK_TABLES}
 
 
 @pytest.fixture(scope="module")
