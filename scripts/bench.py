@@ -539,7 +539,12 @@ def ensure_repeated(rows: int, seed: int, cache_dir: Path) -> dict:
     started = time.perf_counter()
     settings = duckdb_settings()
     con = duckdb.connect(
-        config={"threads": int(settings["threads"]), "memory_limit": settings["memory_limit"]}
+        config={
+            "threads": int(settings["threads"]),
+            "memory_limit": settings["memory_limit"],
+            # the sort that keeps the copies in order spills here at 100M lines
+            "temp_directory": str(cache_dir / "inputs" / "repeat_tmp"),
+        }
     )
     con.execute(
         REPEAT_SQL.format(
