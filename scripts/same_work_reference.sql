@@ -12,7 +12,9 @@
 -- customer_rfm + macros customer_rfm_at, rfm_reference_date, tie_safe_quantile_score);
 -- tests/pytest/test_bench.py checks it gives the pipeline's numbers. What it does otherwise:
 -- one file only, read as the bench writes it; one reference date (customer_rfm's), so no
--- intervals; the line groups and the customer-product pairs come from one scan (grouping sets).
+-- intervals; after the date-format scan, three scans of the lines where the models make five:
+-- the rejected lines and the duplicate candidates come from one, the line groups and the
+-- customer-product pairs from another (grouping sets).
 
 -- step: date_format
 -- Month or day first for the file, as stg_invoice_date_formats decides with `auto`: the
@@ -201,50 +203,51 @@ where rule_reason is null and @drop_exact_duplicates@
 group by line_hash
 having count(*) > 1;
 
+-- step: flagged_lines
+-- Second scan: the lines a rule rejects and the accepted lines whose hash repeats (the
+-- duplicate candidates), with their values and their text as read.
+create temp table flagged_lines as
+select
+    source_file,
+    source_row,
+    rule_reason,
+    invoice_no,
+    stock_code,
+    description,
+    quantity,
+    invoiced_at,
+    unit_price,
+    customer_id,
+    country,
+    quantity_text,
+    unit_price_text,
+    invoice_date_text,
+    customer_id_text
+from checked_lines
+where
+    rule_reason is not null
+    or hash(
+        invoice_no, stock_code, description, quantity,
+        invoiced_at, unit_price, customer_id, country
+    ) in (select repeated_hashes.line_hash from repeated_hashes);
+
 -- step: duplicate_lines
--- Second scan: the candidates compared on the eight fields; every copy after the first in
--- file order is a duplicate (with its text as read, for the quarantine).
+-- The candidates compared on the eight fields: every copy after the first in file order.
 create table duplicate_lines as
 with
-
-candidates as (
-
-    select
-        source_file,
-        source_row,
-        invoice_no,
-        stock_code,
-        description,
-        quantity,
-        invoiced_at,
-        unit_price,
-        customer_id,
-        country,
-        quantity_text,
-        unit_price_text,
-        invoice_date_text,
-        customer_id_text
-    from checked_lines
-    where
-        rule_reason is null
-        and hash(
-            invoice_no, stock_code, description, quantity,
-            invoiced_at, unit_price, customer_id, country
-        ) in (select repeated_hashes.line_hash from repeated_hashes)
-
-),
 
 numbered as (
 
     select
-        *,
+        * exclude (rule_reason),
         row_number() over (
             partition by
                 invoice_no, stock_code, description, quantity,
                 invoiced_at, unit_price, customer_id, country
             order by source_row
         ) as copy_number
-    from candidates
+    from flagged_lines
+    where rule_reason is null
 
 )
 
@@ -253,7 +256,7 @@ from numbered
 where copy_number > 1;
 
 -- step: quarantined_transactions
--- Third scan: every rejected line with its values as read and its one reason.
+-- Every rejected line with its values as read and its one reason.
 create table quarantined_transactions as
 select
     invoice_no,
@@ -267,7 +270,7 @@ select
     rule_reason as reject_reason,
     source_file,
     source_row
-from checked_lines
+from flagged_lines
 where rule_reason is not null
 union all
 select
@@ -285,7 +288,7 @@ select
 from duplicate_lines;
 
 -- step: line_aggregates
--- Fourth and last scan of the accepted lines (guests have no customer_id: guest_policy
+-- Third and last scan of the accepted lines (guests have no customer_id: guest_policy
 -- `exclude`), summed two ways at once: per invoice, customer, timestamp, country and line type
 -- (int_order_line_groups) and per customer, line type and product (the pairs of
 -- int_customer_products, with the first purchase).
