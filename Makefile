@@ -55,9 +55,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/sqlfluff lint models macros tests/data
 
-## Benchmark: full dbt build vs the pandas notebook approach vs one bare DuckDB query + KMeans,
-## on generated inputs cached in .bench/ (docs/performance.md). Sizes and options:
-## make bench BENCH_ARGS="--sizes 1M,10M,100M"
+## Benchmark: the production, full and path-to-segments dbt builds vs the pandas notebook, one
+## bare DuckDB query + KMeans and a same-work DuckDB reference, on inputs cached in .bench/
+## (docs/performance.md). Sizes and options:
+## make bench BENCH_ARGS="--sizes 1M,10M --inputs generated,repeated"
 BENCH_ARGS ?=
 bench: setup
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)

@@ -1,46 +1,52 @@
-"""Benchmark: the full `dbt build` against a pandas notebook and one bare DuckDB query (issue 6).
+"""Benchmark (issue 16): the dbt builds beside a pandas notebook, a bare DuckDB query and a
+DuckDB reference that does the same work as the project, on inputs of a given size and shape.
 
 Usage (from the project folder; `make bench` runs the same with `BENCH_ARGS`)::
 
-    .venv/bin/python scripts/bench.py [--sizes 1M,10M,100M] [--format parquet|csv]
-        [--seed 42] [--cache-dir .bench] [--only dbt,pandas,duckdb]
-        [--pandas-memory-cap-gb 16] [--json .bench/results.json]
+    .venv/bin/python scripts/bench.py [--sizes 1M,10M,100M] [--inputs generated,repeated]
+        [--only production,full,path,same_work,bare,pandas] [--format parquet|csv]
+        [--seed 42] [--cache-dir .bench] [--pandas-memory-cap-gb 16] [--json FILE]
 
-For each size (a line count, with an optional k or M suffix: 100k, 1M, 10M, 100M):
+For each size (a line count with an optional k or M suffix: 100k, 1M, 10M, 100M) and each
+input kind:
 
-1. Input: the project's generator (`python -m customer_segmentation.generate`) writes the file
-   once into `<cache-dir>/inputs/`; a `.meta.json` beside it records rows, seed, format and a
-   hash of the generator's source, and the file is reused while all of them match. Generation
-   time is reported, but is not part of any comparison.
-2. dbt: `dbt parse` from scratch is timed on its own line (dbt's fixed start-up cost, paid
-   once per change of project files or vars), then the full `dbt build` (all models, seeds,
-   data and unit tests; it reuses the parse, as any second build does) runs into a fresh folder
-   `<cache-dir>/runs/<size>-<format>/` (DuckDB build and serving files, temp directory, target
-   and log folders; deleted before the parse), with `--vars '{"transactions_path": <file>}'`.
-   Per-node times come from that run's `run_results.json`; start-up = wall time - dbt's
-   `elapsed_time`.
-3. pandas reference: the notebook approach in a child process (drop guests, Quantity > 0,
-   UnitPrice > 0, RFM by `groupby().agg` with lambdas, `qcut` quintile scores, log1p +
-   StandardScaler + KMeans(4, n_init=10, random_state=42)). A watchdog kills it when its
-   resident memory exceeds `--pandas-memory-cap-gb`, so it cannot take the machine down.
-4. Bare DuckDB reference: one RFM query with the same cleaning, fetched as numpy, then the same
-   log1p + StandardScaler + KMeans fit, in a child process; DuckDB threads and memory_limit are
-   those the dbt profile uses (`DUCKDB_THREADS`, default 2; `DUCKDB_MEMORY_LIMIT`, default read
-   from profiles.yml).
+1. Input, cached in `<cache-dir>/inputs/` with a `.meta.json` (rows, seed, format, a hash of
+   the generator's source; the file is reused while they match) that also keeps its shape
+   (lines, customers, stock codes, invoices: one DuckDB query), printed beside the UCI data's.
+   `generated`: the project's generator at that size. `repeated`: the generator at the UCI size
+   (541,909 lines) repeated, each copy with its own invoice numbers and customer ids (REPEAT_SQL;
+   the last copy cut at the line count), written as Parquet with DuckDB's COPY: the shape of
+   "the UCI data repeated", which the issue's reference figures used. Generation time is shown,
+   never compared.
+2. dbt runs (`DBT_RUNS`), each into its own fresh folder `<cache-dir>/runs/<size>-<kind>-
+   <format>/<run>/` (DuckDB build and serving files, temp directory, target, logs), with
+   `--vars '{"transactions_path": <file>}'`, after a timed `dbt parse` from scratch there (dbt's
+   fixed cost; the build reuses it): `production` = `dbt build --exclude-resource-type
+   unit_test` (what `make build` runs), `full` = `dbt build` (unit tests too), `path` = the
+   path from the raw lines to the segments (issue 16's first target's command). Per-node
+   times come from `run_results.json` (shown per model for `production` only); start-up = wall
+   time - dbt's `elapsed_time`.
+3. References (scripts/bench_references.py), each a child process:
+   `same_work`: scripts/same_work_reference.sql in one DuckDB connection (the project's parse,
+   cleaning rules and reasons, exact duplicates, the quarantine table, distinct products, RFM,
+   scores and named segments), then the package's own model selection and segment fit;
+   tests/pytest/test_bench.py checks it equals the pipeline's marts. `bare`: one RFM query
+   (guests, Quantity and UnitPrice <= 0 dropped) + log1p, StandardScaler, KMeans(4). `pandas`:
+   the notebook (the same cleaning, `groupby().agg` with lambdas, `qcut` scores, the same
+   KMeans); a watchdog kills it above `--pandas-memory-cap-gb`. DuckDB threads and
+   memory_limit are the dbt profile's (`DUCKDB_THREADS`, `DUCKDB_MEMORY_LIMIT`).
 
-Measurement: every step is a child process; seconds are its wall time (interpreter start-up and
-imports included, as a user would wait for them); peak RSS is the larger of the child's
-`ru_maxrss` from `os.wait4` (the largest single process among it and its reaped descendants)
-and the peak of the summed resident memory of its live process tree, sampled from /proc every
-0.2 s. GB means 10^9 bytes. The input file is read once before the timed runs so that every
-run starts with it in the page cache. Runs are sequential; other load on the machine skews
-them, so the load average before each run is recorded in the JSON.
+Measurement: seconds are the child's wall time (interpreter start-up and imports included, as
+a user waits for them); peak RSS is the larger of the child's `ru_maxrss` (the largest single
+process of its tree) and the peak of the summed resident memory of its live process tree,
+sampled from /proc every 0.2 s. GB means 10^9 bytes. The input is read once before the runs so
+that each starts with it in the page cache. Runs are sequential; other load skews them, so the
+load average before each run is kept in the JSON.
 
-Output: a table per size, the issue's targets as PASS/FAIL lines, and everything (machine,
-versions, per-node times, reference phases) as JSON (`--json`, rewritten after each size).
-
-The references agree with each other by construction (same rows, same customers in the same
-order); the JSON records customers and KMeans inertia of both so a drift shows.
+Output: a table per size and input (each run with seconds, peak RSS and the ratios to pandas
+and to the same-work reference), issue 16's targets as PASS/FAIL/NOT RUN lines with their
+figures, and everything as JSON (`--json`, default `<cache-dir>/results.json`, rewritten after
+each table).
 """
 
 from __future__ import annotations
@@ -62,20 +68,58 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+from bench_references import (
+    input_shape,
+    reference_duckdb,
+    reference_pandas,
+    reference_same_work,
+    same_work_differences,
+    sql_literal,
+)
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 GENERATOR_SOURCE = PROJECT_DIR / "customer_segmentation" / "generate.py"
 PROFILES = PROJECT_DIR / "profiles.yml"
 GB = 1_000_000_000
-RUNS = ("dbt", "pandas", "duckdb")
+# The runs of each size and input, in the order they run (`--only` picks some).
+DBT_RUNS = {
+    # what `make build` runs (then it publishes): models, seeds and data tests
+    "production": ["build", "--exclude-resource-type", "unit_test"],
+    # what `make test` builds: unit tests too
+    "full": ["build"],
+    # issue 16's first target: the path from the raw lines to the segments, with its data tests
+    "path": [
+        "build",
+        "--exclude-resource-type",
+        "unit_test",
+        "--select",
+        "+customer_segments",
+        "quarantined_transactions",
+        "--indirect-selection",
+        "cautious",
+    ],
+}
+REFERENCES = ("same_work", "bare", "pandas")
+RUNS = (*DBT_RUNS, *REFERENCES)
+INPUT_KINDS = ("generated", "repeated")
+# The UCI "Online Retail" export (541,909 lines), which the bench inputs should resemble.
+UCI_SHAPE = {
+    "lines": 541_909,
+    "customers": 4_372,
+    "stock_codes": 4_070,
+    "invoices": 25_900,
+}
 NAME_WIDTH = 52  # first column of the table
+SHOWN_MODELS = 15  # the production build's slowest models, one line each (all in the JSON)
 SAMPLE_SECONDS = 0.2
 RESCAN_EVERY = 5  # ticks between two scans of /proc for new descendants
-KMEANS = {"n_clusters": 4, "n_init": 10, "random_state": 42}
-# Issue 6's targets.
+# Issue 16's targets.
 TARGET_TIME_ROWS = 10_000_000
+TARGET_PATH_RATIO = 1.0  # path to the segments / pandas, below
+TARGET_PRODUCTION_RATIO = 2.0  # production build / pandas, at most
 TARGET_SCALE_ROWS = 100_000_000
 TARGET_SCALE_PEAK_GB = 4.0
-TARGET_SCALE_TIME_RATIO = 3.0
+TARGET_SCALE_TIME_RATIO = 2.0  # production build / same-work reference, at most
 VERSIONED_PACKAGES = (
     "dbt-core",
     "dbt-duckdb",
@@ -358,28 +402,40 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def ensure_input(rows: int, seed: int, fmt: str, cache_dir: Path) -> dict:
+def _cached(path: Path, wanted: dict) -> dict | None:
+    """The meta of a cached input when it matches `wanted` and its size, else None."""
+    meta_path = path.with_name(path.name + ".meta.json")
+    if not (path.exists() and meta_path.exists()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return None
+    same = all(meta.get(k) == v for k, v in wanted.items())
+    return meta if same and meta.get("bytes") == path.stat().st_size else None
+
+
+def _save_meta(path: Path, meta: dict) -> dict:
+    path.with_name(path.name + ".meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def ensure_generated(rows: int, seed: int, fmt: str, cache_dir: Path) -> dict:
     """The generated input for (rows, seed, format), generated unless a matching one is cached."""
     inputs = cache_dir / "inputs"
     inputs.mkdir(parents=True, exist_ok=True)
     path = inputs / f"online_retail_{rows}_seed{seed}.{fmt}"
-    meta_path = path.with_name(path.name + ".meta.json")
     wanted = {
+        "kind": "generated",
         "rows": rows,
         "seed": seed,
         "format": fmt,
         "generator_sha256": file_sha256(GENERATOR_SOURCE),
     }
-    if path.exists() and meta_path.exists():
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            meta = {}
-        same = all(meta.get(k) == v for k, v in wanted.items())
-        if same and meta.get("bytes") == path.stat().st_size:
-            return {**meta, "path": str(path), "cached": True}
+    meta = _cached(path, wanted)
+    if meta is not None:
+        return {**meta, "path": str(path), "cached": True}
     path.unlink(missing_ok=True)
-    meta_path.unlink(missing_ok=True)
     partial = path.with_name(f"{path.stem}.partial{path.suffix}")
     progress(f"[{size_label(rows)}] generating {rows:,} lines ({fmt}) ...")
     cmd = [sys.executable, "-m", "customer_segmentation.generate", "--rows", str(rows)]
@@ -398,8 +454,129 @@ def ensure_input(rows: int, seed: int, fmt: str, cache_dir: Path) -> dict:
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": cmd,
     }
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-    return {**meta, "path": str(path), "cached": False}
+    return {**_save_meta(path, meta), "path": str(path), "cached": False}
+
+
+# The generator's UCI-sized output repeated, each copy with its own invoices and customers:
+# invoice numbers (after a letter prefix such as the C of cancellations) and customer ids are
+# offset by the copy number times their span in the base; guests stay guests (no CustomerID);
+# an invoice number that is not letters + digits gets `-<copy>` appended. The copies follow each
+# other in file order and the last one is cut at the line count.
+REPEAT_SQL = """
+copy (
+    with
+
+    base as (
+        select
+            *,
+            regexp_extract(InvoiceNo, '^([A-Za-z]*)([0-9]+)$', ['prefix', 'digits']) as parts,
+            file_row_number as base_row
+        from read_parquet({base}, file_row_number = true)
+    ),
+
+    spans as (
+        select
+            max(try_cast(parts.digits as bigint)) - min(try_cast(parts.digits as bigint)) + 1
+                as invoice_span,
+            cast(max(CustomerID) - min(CustomerID) + 1 as bigint) as customer_span
+        from base
+    ),
+
+    copies as (
+        select range as copy_number from range({copies})
+    )
+
+    select
+        case
+            when copies.copy_number = 0 then base.InvoiceNo
+            when base.parts.digits != ''
+                then base.parts.prefix || cast(
+                    cast(base.parts.digits as bigint) + copies.copy_number * spans.invoice_span
+                    as varchar
+                )
+            else base.InvoiceNo || '-' || copies.copy_number
+        end as InvoiceNo,
+        base.StockCode,
+        base.Description,
+        base.Quantity,
+        base.InvoiceDate,
+        base.UnitPrice,
+        base.CustomerID + copies.copy_number * spans.customer_span as CustomerID,
+        base.Country
+    from copies
+    cross join base
+    cross join spans
+    order by copies.copy_number, base.base_row
+    limit {rows}
+) to {target} (format parquet)
+"""
+
+
+def ensure_repeated(rows: int, seed: int, cache_dir: Path) -> dict:
+    """The generator's output at the UCI size (541,909 lines) repeated up to `rows` lines
+    (REPEAT_SQL), as Parquet, written unless a matching one is cached."""
+    base = ensure_generated(UCI_SHAPE["lines"], seed, "parquet", cache_dir)
+    path = cache_dir / "inputs" / f"online_retail_{rows}_seed{seed}_repeated.parquet"
+    copies = -(-rows // UCI_SHAPE["lines"])
+    wanted = {
+        "kind": "repeated",
+        "rows": rows,
+        "seed": seed,
+        "format": "parquet",
+        "generator_sha256": base["generator_sha256"],
+        "base": Path(base["path"]).name,
+        "copies": copies,
+        "repeat_sql_sha256": hashlib.sha256(REPEAT_SQL.encode()).hexdigest(),
+    }
+    meta = _cached(path, wanted)
+    if meta is not None:
+        return {**meta, "path": str(path), "cached": True}
+    import duckdb
+
+    progress(f"[{size_label(rows)}] repeating the UCI-sized input {copies} times ...")
+    path.unlink(missing_ok=True)
+    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+    started = time.perf_counter()
+    settings = duckdb_settings()
+    con = duckdb.connect(
+        config={
+            "threads": int(settings["threads"]),
+            "memory_limit": settings["memory_limit"],
+            # the sort that keeps the copies in order spills here at 100M lines
+            "temp_directory": str(cache_dir / "inputs" / "repeat_tmp"),
+        }
+    )
+    con.execute(
+        REPEAT_SQL.format(
+            base=sql_literal(base["path"]),
+            copies=int(copies),
+            rows=int(rows),
+            target=sql_literal(str(partial)),
+        )
+    )
+    con.close()
+    partial.replace(path)
+    meta = {
+        **wanted,
+        "bytes": path.stat().st_size,
+        "generation_seconds": round(time.perf_counter() - started, 3),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return {**_save_meta(path, meta), "path": str(path), "cached": False}
+
+
+def ensure_input(kind: str, rows: int, seed: int, fmt: str, cache_dir: Path) -> dict:
+    """The input of one kind and size, with its shape (counted once, kept in its meta)."""
+    if kind == "repeated":
+        inp = ensure_repeated(rows, seed, cache_dir)
+    else:
+        inp = ensure_generated(rows, seed, fmt, cache_dir)
+    if "shape" not in inp:
+        path = Path(inp.pop("path"))
+        cached = inp.pop("cached")
+        inp["shape"] = input_shape(path)
+        inp = {**_save_meta(path, inp), "path": str(path), "cached": cached}
+    return inp
 
 
 def warm_page_cache(path: Path) -> None:
@@ -412,10 +589,10 @@ def warm_page_cache(path: Path) -> None:
 # --------------------------------------------------------------------------- dbt
 
 
-def dbt_command(subcommand: str, run_dir: Path, input_path: Path) -> list[str]:
+def dbt_command(dbt_args: list[str], run_dir: Path, input_path: Path) -> list[str]:
     return [
         venv_tool("dbt"),
-        subcommand,
+        *dbt_args,
         "--project-dir",
         str(PROJECT_DIR),
         "--profiles-dir",
@@ -453,7 +630,7 @@ def time_dbt_parse(run_dir: Path, input_path: Path) -> dict:
     fixed cost before any node. The build that follows reuses its partial-parse state, as
     every `dbt build` after the first with the same vars does."""
     m = run_measured(
-        dbt_command("parse", run_dir, input_path),
+        dbt_command(["parse"], run_dir, input_path),
         log_path=run_dir / "dbt_parse.out",
         env=dbt_env(run_dir),
     )
@@ -514,15 +691,17 @@ def summarize_run_results(path: Path) -> dict:
     }
 
 
-def run_dbt_build(run_dir: Path, input_path: Path) -> dict:
-    """The full `dbt build` into a fresh DuckDB file, after a timed `dbt parse` from scratch in
-    the same folder; never raises on a failed build."""
+def run_dbt_build(run_dir: Path, input_path: Path, dbt_args: list[str]) -> dict:
+    """One `dbt build` (`dbt_args`) into a fresh DuckDB file, after a timed `dbt parse` from
+    scratch in the same folder; never raises on a failed build."""
     fresh_dir(run_dir)
     parse = time_dbt_parse(run_dir, input_path)
     out = run_dir / "dbt_build.out"
-    m = run_measured(dbt_command("build", run_dir, input_path), log_path=out, env=dbt_env(run_dir))
+    cmd = dbt_command(dbt_args, run_dir, input_path)
+    m = run_measured(cmd, log_path=out, env=dbt_env(run_dir))
     result: dict = {
         "ok": m.returncode == 0,
+        "command": "dbt " + " ".join(dbt_args),
         "run_dir": str(run_dir),
         **measured_json(m),
         "parse": parse,
@@ -549,10 +728,16 @@ def run_reference(kind: str, input_path: Path, run_dir: Path, cap_bytes: int | N
     cmd += [str(input_path), "--_result", str(result_path)]
     cmd += ["--_threads", settings["threads"], "--_memory-limit", settings["memory_limit"]]
     cmd += ["--_temp-dir", str(run_dir / f"{kind}_tmp")]
+    database = run_dir / f"{kind}.duckdb"
+    database.unlink(missing_ok=True)
+    cmd += ["--_database", str(database)]
     out = run_dir / f"reference_{kind}.out"
-    m = run_measured(cmd, log_path=out, cap_bytes=cap_bytes)
+    # the same-work reference imports the project's package
+    python_path = os.pathsep.join(p for p in (str(PROJECT_DIR), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": python_path}
+    m = run_measured(cmd, log_path=out, env=env, cap_bytes=cap_bytes)
     result: dict = {"ok": m.returncode == 0 and result_path.exists(), **measured_json(m)}
-    if kind == "duckdb":
+    if kind != "pandas":
         result["duckdb_settings"] = settings
     if result["ok"]:
         result.update(json.loads(result_path.read_text()))
@@ -561,148 +746,17 @@ def run_reference(kind: str, input_path: Path, run_dir: Path, cap_bytes: int | N
     return result
 
 
-def _input_format(path: Path) -> str:
-    return "parquet" if path.suffix == ".parquet" else "csv"
-
-
-def _kmeans_summary(features, started: float, phases: dict) -> dict:
-    """log1p + StandardScaler + one KMeans fit on (recency, frequency, monetary)."""
-    import numpy as np
-    from sklearn.cluster import KMeans
-    from sklearn.preprocessing import StandardScaler  # imported by the caller: no cost here
-
-    t = time.perf_counter()
-    x = StandardScaler().fit_transform(np.log1p(np.asarray(features, dtype=np.float64)))
-    km = KMeans(**KMEANS).fit(x)
-    phases["kmeans"] = round(time.perf_counter() - t, 3)
-    phases["total_in_process"] = round(time.perf_counter() - started, 3)
-    sizes = np.bincount(km.labels_, minlength=KMEANS["n_clusters"])
-    totals = np.asarray(features, dtype=np.float64).sum(axis=0)
-    return {
-        "phases_seconds": phases,
-        "customers": int(x.shape[0]),
-        "sum_recency": int(totals[0]),
-        "sum_frequency": int(totals[1]),
-        "sum_monetary": round(float(totals[2]), 2),
-        "kmeans_inertia": float(km.inertia_),
-        "cluster_sizes": sorted(int(s) for s in sizes),
-    }
-
-
-def reference_pandas(path: Path) -> dict:
-    """The notebook approach, as published analyses of this data write it."""
-    started = time.perf_counter()
-    import pandas as pd
-    import sklearn.cluster  # noqa: F401  (timed with the imports, not with the fit)
-
-    phases: dict[str, float] = {"import": round(time.perf_counter() - started, 3)}
-    t = time.perf_counter()
-    if _input_format(path) == "parquet":
-        df = pd.read_parquet(path)
-    else:
-        text_columns = ("InvoiceNo", "StockCode", "Description", "Country")
-        df = pd.read_csv(path, encoding="ISO-8859-1", dtype=dict.fromkeys(text_columns, str))
-        df["InvoiceDate"] = pd.to_datetime(df["InvoiceDate"], format="%m/%d/%Y %H:%M")
-    rows_read = len(df)
-    phases["read"] = round(time.perf_counter() - t, 3)
-
-    t = time.perf_counter()
-    df = df.dropna(subset=["CustomerID"])
-    df = df[(df["Quantity"] > 0) & (df["UnitPrice"] > 0)].copy()
-    df["TotalPrice"] = df["Quantity"] * df["UnitPrice"]
-    reference_date = df["InvoiceDate"].max() + pd.Timedelta(days=1)
-    phases["clean"] = round(time.perf_counter() - t, 3)
-
-    t = time.perf_counter()
-    rfm = df.groupby("CustomerID").agg(
-        {
-            "InvoiceDate": lambda x: (reference_date - x.max()).days,
-            "InvoiceNo": lambda x: x.nunique(),
-            "TotalPrice": lambda x: x.sum(),
-        }
-    )
-    rfm.columns = ["Recency", "Frequency", "Monetary"]
-    phases["rfm"] = round(time.perf_counter() - t, 3)
-
-    t = time.perf_counter()
-    rfm["R"] = pd.qcut(rfm["Recency"].rank(method="first"), 5, labels=[5, 4, 3, 2, 1])
-    rfm["F"] = pd.qcut(rfm["Frequency"].rank(method="first"), 5, labels=[1, 2, 3, 4, 5])
-    rfm["M"] = pd.qcut(rfm["Monetary"].rank(method="first"), 5, labels=[1, 2, 3, 4, 5])
-    rfm["RFM_Score"] = rfm["R"].astype(str) + rfm["F"].astype(str) + rfm["M"].astype(str)
-    phases["scores"] = round(time.perf_counter() - t, 3)
-
-    summary = _kmeans_summary(rfm[["Recency", "Frequency", "Monetary"]], started, phases)
-    return {"rows_read": rows_read, "rows_clean": len(df), **summary}
-
-
-def reference_duckdb(path: Path, threads: str, memory_limit: str, temp_dir: Path) -> dict:
-    """One DuckDB RFM query (one scan of the file) with the pandas reference's cleaning."""
-    started = time.perf_counter()
-    import duckdb
-    import numpy as np
-    import sklearn.cluster  # noqa: F401  (timed with the imports, not with the fit)
-
-    phases: dict[str, float] = {"import": round(time.perf_counter() - started, 3)}
-    if _input_format(path) == "parquet":
-        source = "read_parquet($path)"
-    else:
-        columns = (
-            "{'InvoiceNo': 'VARCHAR', 'StockCode': 'VARCHAR', 'Description': 'VARCHAR', "
-            "'Quantity': 'BIGINT', 'InvoiceDate': 'TIMESTAMP', 'UnitPrice': 'DOUBLE', "
-            "'CustomerID': 'DOUBLE', 'Country': 'VARCHAR'}"
-        )
-        source = (
-            f"read_csv($path, header = true, auto_detect = false, columns = {columns}, "
-            "encoding = 'latin-1', timestampformat = '%m/%d/%Y %H:%M')"
-        )
-    # Recency as pandas computes it: whole days from the last purchase to the reference date
-    # (the day after the last clean line), i.e. the max over customers of their last purchase.
-    query = f"""
-        with per_customer as (
-            select
-                CustomerID as customer_id,
-                max(InvoiceDate) as last_purchase,
-                count(distinct InvoiceNo) as frequency,
-                sum(Quantity * UnitPrice) as monetary
-            from {source}
-            where CustomerID is not null and Quantity > 0 and UnitPrice > 0
-            group by CustomerID
-        )
-        select
-            date_diff(
-                'second', last_purchase, max(last_purchase) over () + interval 1 day
-            ) // 86400 as recency,
-            frequency,
-            monetary
-        from per_customer
-        order by customer_id
-    """
-    temp_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(
-        config={
-            "threads": int(threads),
-            "memory_limit": memory_limit,
-            "temp_directory": str(temp_dir),
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-        }
-    )
-    t = time.perf_counter()
-    columns = con.execute(query, {"path": str(path)}).fetchnumpy()
-    phases["rfm_query"] = round(time.perf_counter() - t, 3)
-    con.close()
-
-    features = np.column_stack([columns["recency"], columns["frequency"], columns["monetary"]])
-    return _kmeans_summary(features, started, phases)
-
-
 def reference_main(args: argparse.Namespace) -> int:
     """Child-process entry point: run one reference, write its result as JSON."""
     kind, path = args._run_reference
     if kind == "pandas":
         result = reference_pandas(Path(path))
-    elif kind == "duckdb":
+    elif kind == "bare":
         result = reference_duckdb(Path(path), args._threads, args._memory_limit, args._temp_dir)
+    elif kind == "same_work":
+        result = reference_same_work(
+            Path(path), args._threads, args._memory_limit, args._temp_dir, args._database
+        )
     else:
         raise SystemExit(f"unknown reference {kind!r}")
     Path(args._result).write_text(json.dumps(result, indent=2) + "\n")
@@ -736,20 +790,59 @@ def _status(run: dict) -> str:
     return f"FAILED (exit {run.get('returncode')})"
 
 
-def format_table(size: dict, parse: dict | None) -> str:
-    """One size's table: dbt build with its breakdown, then the two references."""
-    dbt, pandas, duck = size.get("dbt"), size.get("pandas"), size.get("duckdb")
-    base_s = duck["wall_seconds"] if duck and duck.get("ok") else None
-    base_rss = duck["peak_rss_bytes"] if duck and duck.get("ok") else None
+RUN_LABELS = {
+    "production": "production build (make build: no unit tests)",
+    "full": "full build (dbt build, unit tests too)",
+    "path": "path to the segments (issue 16's target command)",
+    "pandas": "pandas notebook (RFM + KMeans)",
+    "bare": "bare DuckDB (1 RFM query + KMeans)",
+    "same_work": "same-work DuckDB reference",
+}
+
+
+def format_shape(inp: dict) -> str:
+    """The input's shape beside the UCI export's."""
+    shape = inp.get("shape") or {}
+    if not shape:
+        return "  shape: not counted"
+    uci = UCI_SHAPE
+    return (
+        f"  shape: {shape['lines']:,} lines, {shape['customers']:,} customers, "
+        f"{shape['stock_codes']:,} stock codes, {shape['invoices']:,} invoices, "
+        f"{shape['lines_per_invoice']} lines per invoice, "
+        f"{shape['invoices'] / shape['customers']:.2f} invoices per customer (all invoices / "
+        f"customers; {shape['invoices_per_customer']} counting only invoices with a customer)\n"
+        f"  UCI:   {uci['lines']:,} lines, {uci['customers']:,} customers, "
+        f"{uci['stock_codes']:,} stock codes, {uci['invoices']:,} invoices, "
+        f"{uci['lines'] / uci['invoices']:.1f} lines per invoice, "
+        f"{uci['invoices'] / uci['customers']:.2f} invoices per customer (all invoices / "
+        f"customers; guests' invoices included)"
+    )
+
+
+def format_table(size: dict) -> str:
+    """One size and input: every run with seconds, peak RSS and the ratios to pandas and to
+    the same-work reference; the production build's models, tests and start-up below it."""
+    runs = size["runs"]
+
+    def base(name: str) -> tuple[float | None, int | None]:
+        run = runs.get(name)
+        if run and run.get("ok"):
+            return run["wall_seconds"], run["peak_rss_bytes"]
+        return None, None
+
+    pandas_s, pandas_rss = base("pandas")
+    same_s, same_rss = base("same_work")
     inp = size["input"]
     gen = "cached" if inp["cached"] else "generated"
     title = (
-        f"{size['label']} lines ({inp['format']}, {inp['bytes'] / 1e6:.1f} MB; {gen}, "
-        f"generation {_seconds(inp.get('generation_seconds'))} s, not compared)"
+        f"{size['label']} lines, {inp['kind']} input ({inp['format']}, "
+        f"{inp['bytes'] / 1e6:.1f} MB; {gen}, generation "
+        f"{_seconds(inp.get('generation_seconds'))} s, not compared)"
     )
-    head = f"{'':<{NAME_WIDTH}}{'seconds':>9}{'peak RSS GB':>13}"
-    head += f"{'time vs DuckDB':>16}{'RSS vs DuckDB':>15}"
-    lines = [title, head, "-" * len(head)]
+    head = f"{'':<{NAME_WIDTH}}{'seconds':>9}{'peak GB':>9}"
+    head += f"{'t/pandas':>10}{'t/same':>9}{'RSS/pandas':>12}{'RSS/same':>10}"
+    lines = [title, format_shape(inp), head, "-" * len(head)]
 
     def row(name: str, run: dict | None) -> None:
         if run is None:
@@ -757,11 +850,13 @@ def format_table(size: dict, parse: dict | None) -> str:
             return
         ok = run.get("ok")
         secs, rss = run["wall_seconds"], run["peak_rss_bytes"]
-        lines.append(
-            f"{name:<{NAME_WIDTH}}{_seconds(secs):>9}{_gb(rss):>13}"
-            f"{_ratio(secs, base_s) if ok else '-':>16}{_ratio(rss, base_rss) if ok else '-':>15}"
-            + (f"  {_status(run)}" if not ok else "")
+        ratios = (
+            f"{_ratio(secs, pandas_s):>10}{_ratio(secs, same_s):>9}"
+            f"{_ratio(rss, pandas_rss):>12}{_ratio(rss, same_rss):>10}"
+            if ok
+            else f"  {_status(run)}"
         )
+        lines.append(f"{name:<{NAME_WIDTH}}{_seconds(secs):>9}{_gb(rss):>9}{ratios}")
 
     def sub(name: str, seconds: float | None, indent: int = 2) -> None:
         label = " " * indent + name
@@ -780,13 +875,16 @@ def format_table(size: dict, parse: dict | None) -> str:
             sub(name.replace("_", " "), seconds)
         sub("start-up and imports", startup)
 
-    row("dbt build (all models and tests)", dbt)
-    if dbt is not None:
-        for model in dbt.get("models", []):
+    def dbt_details(run: dict) -> None:
+        models = run.get("models", [])  # slowest first
+        for model in models[:SHOWN_MODELS]:
             sub(f"model {model['name']}", model["seconds"])
-        if dbt.get("seeds", {}).get("count"):
-            sub(f"seeds ({dbt['seeds']['count']})", dbt["seeds"]["seconds"])
-        tests = dbt.get("tests")
+        if len(models) > SHOWN_MODELS:
+            rest = models[SHOWN_MODELS:]
+            sub(f"{len(rest)} other models", sum(m["seconds"] for m in rest))
+        if run.get("seeds", {}).get("count"):
+            sub(f"seeds ({run['seeds']['count']})", run["seeds"]["seconds"])
+        tests = run.get("tests")
         if tests:
             sub(
                 f"tests ({tests['data_tests']} data, {tests['unit_tests']} unit)",
@@ -794,28 +892,65 @@ def format_table(size: dict, parse: dict | None) -> str:
             )
             for test in tests["slowest"]:
                 sub(test["name"], test["seconds"], indent=4)
-        for other in dbt.get("others", []):
+        for other in run.get("others", []):
             if other["seconds"] >= 0.005:  # hooks; exposures take no time
                 sub(f"{other['kind']} {other['name']}", other["seconds"])
-        sub("dbt start-up (wall - elapsed_time)", dbt.get("startup_seconds"))
+
+    def dbt_startup(run: dict) -> None:
+        sub("dbt start-up (wall - elapsed_time)", run.get("startup_seconds"))
+        parse = run.get("parse")
         if parse is not None:
             sub("dbt parse from scratch (before the build, not in it)", parse.get("wall_seconds"))
-    row("pandas reference (notebook)", pandas)
-    phases(pandas)
-    row("bare DuckDB reference (1 query + KMeans)", duck)
-    phases(duck)
-    if dbt is not None and not dbt.get("ok"):
-        if dbt.get("not_ok"):
-            failing = ", ".join(f"{n['name']} ({n['status']})" for n in dbt["not_ok"][:10])
-            lines.append(f"dbt build failed; not ok: {failing}")
-        lines.append("dbt log (first errors, then tail):\n" + dbt.get("log_tail", ""))
-    for name, run in (("pandas", pandas), ("duckdb", duck)):
-        if run is not None and not run.get("ok") and run.get("log_tail"):
-            lines.append(f"{name} reference log tail:\n{run['log_tail']}")
-    agree = references_agree(pandas, duck)
+
+    for name in RUNS:
+        if name not in runs:
+            continue
+        run = runs[name]
+        row(RUN_LABELS[name], run)
+        if name in DBT_RUNS:
+            if name == "production":
+                dbt_details(run)
+            elif run.get("tests"):
+                tests = run["tests"]
+                sub(
+                    f"{len(run.get('models', []))} models; tests ({tests['data_tests']} data, "
+                    f"{tests['unit_tests']} unit)",
+                    tests["seconds"],
+                )
+            dbt_startup(run)
+            if not run.get("ok"):
+                if run.get("not_ok"):
+                    failing = ", ".join(f"{n['name']} ({n['status']})" for n in run["not_ok"][:10])
+                    lines.append(f"dbt build failed; not ok: {failing}")
+                lines.append("dbt log (first errors, then tail):\n" + run.get("log_tail", ""))
+        else:
+            phases(run)
+            if not run.get("ok") and run.get("log_tail"):
+                lines.append(f"{name} reference log tail:\n{run['log_tail']}")
+    check = size.get("same_work_check")
+    if check:
+        verdict = "equal" if check["equal"] else "DIFFERENT (rows only in the mart, only in it)"
+        lines.append(
+            f"same-work reference vs the {check['build']} build's marts: {verdict}"
+            + ("" if check["equal"] else f" {check['differences']}")
+        )
+    agree = references_agree(runs.get("pandas"), runs.get("bare"))
     if agree:
         lines.append(agree)
     return "\n".join(lines)
+
+
+def check_same_work(runs: dict, run_dir: Path) -> dict | None:
+    """After the runs (not timed): do the same-work reference's tables equal the marts of a
+    dbt build of this input, row for row? None when no pair of them ran."""
+    build = next((n for n in ("path", "production", "full") if _ok(runs.get(n))), None)
+    if build is None or not _ok(runs.get("same_work")):
+        return None
+    differences = same_work_differences(
+        run_dir / build / "build.duckdb", run_dir / "same_work.duckdb"
+    )
+    equal = all(d == [0, 0] for d in differences.values())
+    return {"build": build, "equal": equal, "differences": differences}
 
 
 def references_agree(pandas: dict | None, duck: dict | None) -> str | None:
@@ -830,61 +965,98 @@ def references_agree(pandas: dict | None, duck: dict | None) -> str | None:
     )
     verdict = "agree" if same else "DISAGREE"
     return (
-        f"references {verdict}: {pandas['customers']:,} vs {duck['customers']:,} customers, "
-        f"KMeans inertia {pandas['kmeans_inertia']:.3f} vs {duck['kmeans_inertia']:.3f}"
+        f"pandas and bare DuckDB {verdict}: {pandas['customers']:,} vs {duck['customers']:,} "
+        f"customers, KMeans inertia {pandas['kmeans_inertia']:.3f} vs "
+        f"{duck['kmeans_inertia']:.3f}"
     )
 
 
+def _ok(run: dict | None) -> bool:
+    return bool(run and run.get("ok"))
+
+
 def evaluate_targets(sizes: list[dict]) -> list[dict]:
-    """Issue 6's two targets, on the sizes of this run that they name."""
-    by_rows = {s["rows"]: s for s in sizes}
-    targets = []
+    """Issue 16's targets, on the sizes and inputs of this run that they name."""
+    targets: list[dict] = []
 
-    name = "10M lines: dbt build time < pandas time (RFM + KMeans)"
-    size = by_rows.get(TARGET_TIME_ROWS)
-    if size is None or not size.get("dbt") or not size.get("pandas"):
-        targets.append({"target": name, "result": "NOT RUN", "detail": "needs 10M, dbt, pandas"})
-    else:
-        dbt, pandas = size["dbt"], size["pandas"]
-        parse_s = (dbt.get("parse") or {}).get("wall_seconds")
-        detail = (
-            f"dbt build {_seconds(dbt['wall_seconds'])} s "
-            f"(parse from scratch before it: {_seconds(parse_s)} s) vs pandas "
-        )
-        if not dbt["ok"]:
-            passed, detail = False, "dbt build failed"
-        elif pandas["ok"]:
-            passed = dbt["wall_seconds"] < pandas["wall_seconds"]
-            detail += f"{_seconds(pandas['wall_seconds'])} s"
-        else:  # pandas did not finish: killed over the cap, or failed
-            passed = True
-            detail += f"{_status(pandas)} after {_seconds(pandas['wall_seconds'])} s"
-        targets.append({"target": name, "result": "PASS" if passed else "FAIL", "detail": detail})
+    def add(name: str, result: str, detail: str) -> None:
+        targets.append({"target": name, "result": result, "detail": detail})
 
-    size = by_rows.get(TARGET_SCALE_ROWS)
-    name_rss = f"100M lines: dbt build peak RSS <= {TARGET_SCALE_PEAK_GB:g} GB"
-    name_time = f"100M lines: dbt build time <= {TARGET_SCALE_TIME_RATIO:g}x bare DuckDB"
-    if size is None or not size.get("dbt"):
-        for name in (name_rss, name_time):
-            targets.append({"target": name, "result": "NOT RUN", "detail": "needs 100M, dbt"})
-        return targets
-    dbt, duck = size["dbt"], size.get("duckdb")
-    peak_gb = dbt["peak_rss_bytes"] / GB
-    passed = dbt["ok"] and peak_gb <= TARGET_SCALE_PEAK_GB
-    detail = f"peak {peak_gb:.2f} GB" + ("" if dbt["ok"] else ", but dbt build failed")
-    targets.append({"target": name_rss, "result": "PASS" if passed else "FAIL", "detail": detail})
-    if duck is None or not duck.get("ok"):
-        targets.append({"target": name_time, "result": "NOT RUN", "detail": "no DuckDB result"})
-    else:
-        ratio = dbt["wall_seconds"] / duck["wall_seconds"]
-        passed = dbt["ok"] and ratio <= TARGET_SCALE_TIME_RATIO
-        detail = (
-            f"dbt {_seconds(dbt['wall_seconds'])} s vs DuckDB "
-            f"{_seconds(duck['wall_seconds'])} s = {ratio:.2f}x"
+    def versus(
+        name: str, run: dict | None, base: dict | None, base_name: str, limit: float, strict: bool
+    ) -> None:
+        if not run or not base:
+            add(name, "NOT RUN", f"needs this run and {base_name}")
+            return
+        if not _ok(run):
+            add(name, "FAIL", f"the build failed ({_status(run)})")
+            return
+        secs = run["wall_seconds"]
+        if not _ok(base):  # e.g. pandas killed over its memory cap
+            add(
+                name,
+                "PASS" if base_name == "pandas" and base.get("killed") else "NOT RUN",
+                f"{_seconds(secs)} s vs {base_name} {_status(base)} after "
+                f"{_seconds(base['wall_seconds'])} s",
+            )
+            return
+        ratio = secs / base["wall_seconds"]
+        passed = ratio < limit if strict else ratio <= limit
+        add(
+            name,
+            "PASS" if passed else "FAIL",
+            f"{_seconds(secs)} s vs {base_name} {_seconds(base['wall_seconds'])} s = {ratio:.2f}x",
         )
-        targets.append(
-            {"target": name_time, "result": "PASS" if passed else "FAIL", "detail": detail}
+
+    at_10m = [s for s in sizes if s["rows"] == TARGET_TIME_ROWS]
+    if not at_10m:
+        add("10M lines: path to the segments / pandas < 1.0", "NOT RUN", "needs 10M")
+        add("10M lines: production build <= 2x pandas", "NOT RUN", "needs 10M")
+    for size in at_10m:
+        runs, kind = size["runs"], size["input"]["kind"]
+        versus(
+            f"10M lines, {kind} input: path to the segments / pandas < {TARGET_PATH_RATIO:g}",
+            runs.get("path"),
+            runs.get("pandas"),
+            "pandas",
+            TARGET_PATH_RATIO,
+            strict=True,
         )
+        versus(
+            f"10M lines, {kind} input: production build <= {TARGET_PRODUCTION_RATIO:g}x pandas",
+            runs.get("production"),
+            runs.get("pandas"),
+            "pandas",
+            TARGET_PRODUCTION_RATIO,
+            strict=False,
+        )
+
+    at_100m = [s for s in sizes if s["rows"] == TARGET_SCALE_ROWS]
+    name_rss = f"100M lines: production build peak RSS <= {TARGET_SCALE_PEAK_GB:g} GB"
+    name_time = (
+        f"100M lines: production build <= {TARGET_SCALE_TIME_RATIO:g}x the same-work reference"
+    )
+    if not at_100m:
+        add(name_time, "NOT RUN", "needs 100M")
+        add(name_rss, "NOT RUN", "needs 100M")
+    for size in at_100m:
+        runs, kind = size["runs"], size["input"]["kind"]
+        production = runs.get("production")
+        versus(
+            f"{name_time} ({kind} input)",
+            production,
+            runs.get("same_work"),
+            "same-work reference",
+            TARGET_SCALE_TIME_RATIO,
+            strict=False,
+        )
+        if not production:
+            add(f"{name_rss} ({kind} input)", "NOT RUN", "needs the production build")
+        else:
+            peak_gb = production["peak_rss_bytes"] / GB
+            passed = _ok(production) and peak_gb <= TARGET_SCALE_PEAK_GB
+            detail = f"peak {peak_gb:.2f} GB" + ("" if _ok(production) else ", but it failed")
+            add(f"{name_rss} ({kind} input)", "PASS" if passed else "FAIL", detail)
     return targets
 
 
@@ -905,7 +1077,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--cache-dir", type=Path, default=Path(".bench"))
     parser.add_argument(
-        "--only", default=",".join(RUNS), help="runs to do, of dbt,pandas,duckdb (default: all)"
+        "--only",
+        default=",".join(RUNS),
+        help=f"runs to do, of {','.join(RUNS)} (default: all)",
+    )
+    parser.add_argument(
+        "--inputs",
+        default=",".join(INPUT_KINDS),
+        help="input kinds, of generated,repeated (default: both; repeated is always Parquet)",
     )
     parser.add_argument(
         "--pandas-memory-cap-gb",
@@ -922,6 +1101,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--_threads", default="2", help=argparse.SUPPRESS)
     parser.add_argument("--_memory-limit", default="8GB", help=argparse.SUPPRESS)
     parser.add_argument("--_temp-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--_database", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._run_reference:
         return args
@@ -935,7 +1115,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.runs = [r.strip() for r in args.only.split(",") if r.strip()]
     unknown = sorted(set(args.runs) - set(RUNS))
     if unknown:
-        parser.error(f"--only: unknown run(s) {', '.join(unknown)} (choose from dbt,pandas,duckdb)")
+        parser.error(f"--only: unknown run(s) {', '.join(unknown)} (choose from {','.join(RUNS)})")
+    args.inputs = [k.strip() for k in args.inputs.split(",") if k.strip()]
+    unknown = sorted(set(args.inputs) - set(INPUT_KINDS))
+    if unknown or not args.inputs:
+        parser.error(f"--inputs: give some of {','.join(INPUT_KINDS)}")
     args.cache_dir = (PROJECT_DIR / args.cache_dir).resolve()
     args.json = (PROJECT_DIR / (args.json or args.cache_dir / "results.json")).resolve()
     return args
@@ -962,6 +1146,7 @@ def main(argv: list[str] | None = None) -> int:
             "format": args.format,
             "seed": args.seed,
             "runs": args.runs,
+            "inputs": args.inputs,
             "pandas_memory_cap_gb": args.pandas_memory_cap_gb,
         },
         "machine": machine_info(),
@@ -977,29 +1162,28 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 
     tables = []
+    cap = int(args.pandas_memory_cap_gb * GB)
     for rows in args.rows:
         label = size_label(rows)
-        inp = ensure_input(rows, args.seed, args.format, args.cache_dir)
-        input_path = Path(inp["path"])
-        warm_page_cache(input_path)
-        size: dict = {"label": label, "rows": rows, "input": inp}
-        run_dir = fresh_dir(args.cache_dir / "runs" / f"{label}-{args.format}")
-        if "dbt" in args.runs:
-            progress(f"[{label}] dbt parse, then dbt build ...")
-            size["dbt"] = run_dbt_build(run_dir / "dbt", input_path)
-            progress(f"[{label}] dbt build: {_seconds(size['dbt']['wall_seconds'])} s")
-        if "duckdb" in args.runs:
-            progress(f"[{label}] bare DuckDB reference ...")
-            size["duckdb"] = run_reference("duckdb", input_path, run_dir, None)
-            progress(f"[{label}] bare DuckDB: {_seconds(size['duckdb']['wall_seconds'])} s")
-        if "pandas" in args.runs:
-            progress(f"[{label}] pandas reference ...")
-            cap = int(args.pandas_memory_cap_gb * GB)
-            size["pandas"] = run_reference("pandas", input_path, run_dir, cap)
-            progress(f"[{label}] pandas: {_seconds(size['pandas']['wall_seconds'])} s")
-        report["sizes"].append(size)
-        tables.append(format_table(size, (size.get("dbt") or {}).get("parse")))
-        save()
+        for kind in args.inputs:
+            inp = ensure_input(kind, rows, args.seed, args.format, args.cache_dir)
+            input_path = Path(inp["path"])
+            warm_page_cache(input_path)
+            size: dict = {"label": label, "rows": rows, "input": inp, "runs": {}}
+            run_dir = fresh_dir(args.cache_dir / "runs" / f"{label}-{kind}-{inp['format']}")
+            for name in (r for r in RUNS if r in args.runs):
+                progress(f"[{label} {kind}] {RUN_LABELS[name]} ...")
+                if name in DBT_RUNS:
+                    result = run_dbt_build(run_dir / name, input_path, DBT_RUNS[name])
+                else:
+                    cap_bytes = cap if name == "pandas" else None
+                    result = run_reference(name, input_path, run_dir, cap_bytes)
+                size["runs"][name] = result
+                progress(f"[{label} {kind}] {name}: {_seconds(result['wall_seconds'])} s")
+            size["same_work_check"] = check_same_work(size["runs"], run_dir)
+            report["sizes"].append(size)
+            tables.append(format_table(size))
+            save()
 
     report["targets"] = evaluate_targets(report["sizes"])
     report["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -1024,12 +1208,18 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(table)
     print()
-    print("Targets (issue 6):")
+    print("Targets (issue 16):")
     for t in report["targets"]:
         print(f"  {t['result']:<8} {t['target']}: {t['detail']}")
     print(f"\nJSON: {args.json}  (bench took {report['bench_seconds']} s)")
     # Exit 1 when a dbt build failed (a killed pandas reference is an expected outcome).
-    return 1 if any(s.get("dbt") and not s["dbt"]["ok"] for s in report["sizes"]) else 0
+    failed = any(
+        not run["ok"]
+        for s in report["sizes"]
+        for name, run in s["runs"].items()
+        if name in DBT_RUNS
+    )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
