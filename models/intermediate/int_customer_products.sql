@@ -1,26 +1,25 @@
 -- One row per customer and product bought: when the customer first bought it. The customer
 -- figures that need products count these pairs before their reference date (customer_rfm's
--- distinct_products), so one table serves any as_of_date.
+-- distinct_products), so one table serves any as_of_date. Read from the lines, not from
+-- int_order_products: the path to the segments then waits for one aggregate of the lines, not
+-- for the 10M-row table of order products (issue 16).
 with
 
-order_products as (
+order_lines as (
 
-    select * from {{ ref('int_order_products') }}
+    select * from {{ ref('int_order_lines') }}
 
 ),
 
 final as (
 
     select
-        -- ids
         customer_id,
         stock_code,
-        -- flags
         is_guest,
-        -- timestamps
         min(invoiced_at) as first_purchased_at
-    from order_products
-    where customer_id is not null
+    from order_lines
+    where line_type = 'sale' and customer_id is not null
     group by customer_id, stock_code, is_guest
 
 )
