@@ -1,8 +1,7 @@
 -- One row per accepted line that is an exact copy (all eight fields) of an earlier accepted
--- line in file order, with the line it copies. Found in two steps so that the work stays
--- one scan at 100M lines: a 64-bit hash of the eight fields picks the candidate lines (a
--- hash seen more than once), then the exact comparison runs on those candidates only.
-{%- set drop_duplicates = validated_var('drop_exact_duplicates') %}
+-- line in file order, with the line it copies. The exact comparison runs on the candidates
+-- only (int_quarantine_candidates: accepted lines whose 64-bit hash of the eight fields
+-- repeats), so the work stays one pass over the lines at 100M lines.
 {%- set line_fields = [
     'invoice_no', 'stock_code', 'description', 'quantity',
     'invoiced_at', 'unit_price', 'customer_id', 'country'
@@ -10,32 +9,10 @@
 
 with
 
-repeated_hashes as (
-
-    -- first scan: only the 64-bit hash of each accepted line is kept and counted
-    select hash({{ line_fields | join(', ') }}) as line_hash
-    from {{ ref('int_invoice_lines_rule_checked') }}
-    where
-        rule_reason is null
-        and {{ 'true' if drop_duplicates else 'false' }}
-    group by line_hash
-    having count(*) > 1
-
-),
-
 candidates as (
 
-    -- second scan: the lines whose hash repeats (a separate scan, not a shared CTE, so that
-    -- the accepted lines are never held in memory)
-    select
-        source_file,
-        source_row,
-        {{ line_fields | join(',\n        ') }}
-    from {{ ref('int_invoice_lines_rule_checked') }}
-    where
-        rule_reason is null
-        and hash({{ line_fields | join(', ') }})
-        in (select repeated_hashes.line_hash from repeated_hashes)
+    select * from {{ ref('int_quarantine_candidates') }}
+    where rule_reason is null
 
 ),
 

@@ -1,31 +1,51 @@
--- One row per rejected input line, with the values as read and the one reason.
+-- One row per rejected input line, with the values as read and the one reason: the lines a
+-- rule rejects and the duplicate copies, both among int_quarantine_candidates (the same
+-- verdict as int_invoice_lines_classified, without reading every line again).
 with
 
-classified_lines as (
+candidates as (
 
-    select * from {{ ref('int_invoice_lines_classified') }}
+    select * from {{ ref('int_quarantine_candidates') }}
+
+),
+
+duplicates as (
+
+    select * from {{ ref('int_duplicate_invoice_lines') }}
+
+),
+
+rejected as (
+
+    select
+        candidates.*,
+        coalesce(
+            candidates.rule_reason,
+            case when duplicates.source_row is not null then 'duplicate_line' end
+        ) as reject_reason
+    from candidates
+    left join duplicates
+        on
+            candidates.source_file = duplicates.source_file
+            and candidates.source_row = duplicates.source_row
 
 ),
 
 final as (
 
     select
-        -- ids
         invoice_no,
         stock_code,
-        -- values as read (text)
         description,
         quantity_text as quantity,
         unit_price_text as unit_price,
         invoice_date_text as invoiced_at,
         customer_id_text as customer_id,
         country,
-        -- verdict
         reject_reason,
-        -- lineage
         source_file,
         source_row
-    from classified_lines
+    from rejected
     where reject_reason is not null
 
 )
