@@ -17,14 +17,18 @@ raw_lines as (
 
 date_parts as (
 
-    -- the two leading numbers of `n/n/yyyy ...` (nulls for other forms), as text
+    -- the two leading numbers of `n/n/yyyy ...` (nulls for other forms), as text; the
+    -- regular expression runs only on dates with a slash (an ISO or typed date has none)
     select
         source_file,
-        regexp_extract(
-            trim(invoice_date),
-            '^([0-9]{1,2})/([0-9]{1,2})/[0-9]{4}',
-            ['first_number', 'second_number']
-        ) as parts
+        case
+            when contains(invoice_date, '/')
+                then regexp_extract(
+                        trim(invoice_date),
+                        '^([0-9]{1,2})/([0-9]{1,2})/[0-9]{4}',
+                        ['first_number', 'second_number']
+                    )
+        end as parts
     from raw_lines
 
 ),
