@@ -298,3 +298,23 @@ def test_no_line_before_the_split_gives_an_empty_training_matrix():
     rows = evaluation(lines)
     assert {r["customers_evaluated"] for r in rows.values()} == {0}
     assert [m for m, r in rows.items() if r["is_selected"]] == ["global_popularity"]
+
+
+def test_als_factors_do_not_depend_on_the_number_of_threads(monkeypatch):
+    # implicit solves each customer's and product's factors on its own: one thread, two and
+    # every core give the same scores, to the bit (recommenders.ALS_THREADS relies on it)
+    rng = np.random.default_rng(3)
+    orders = sp.random(3_000, 200, density=0.05, format="csr", random_state=rng, dtype=np.float64)
+    orders.data = rng.integers(1, 5, size=orders.nnz).astype(np.int32)
+    orders = sp.csr_matrix(orders, dtype=np.int32)
+    orders.sort_indices()
+    train = recommenders.Interactions(
+        np.arange(3_000, dtype=np.int64), pa.array([f"P{i:03d}" for i in range(200)]), orders
+    )
+    rows = np.arange(3_000)
+    scores = []
+    for threads in (1, 2, 0):
+        monkeypatch.setattr(recommenders, "ALS_THREADS", threads)
+        scores.append(recommenders.als(train)(rows, np.zeros(3_000, dtype=np.int64)))
+    assert np.abs(scores[0]).max() > 0
+    assert np.array_equal(scores[0], scores[1]) and np.array_equal(scores[0], scores[2])
