@@ -21,10 +21,7 @@ final as (
 
     select
         rule_checked.* exclude (rule_reason),  -- noqa: RF02
-        coalesce(
-            rule_checked.rule_reason,
-            case when duplicates.source_row is not null then 'duplicate_line' end
-        ) as reject_reason
+        {{ reject_reason('rule_checked', 'duplicates') }} as reject_reason
     from rule_checked
     left join duplicates
         on

@@ -19,10 +19,7 @@ rejected as (
 
     select
         candidates.*,
-        coalesce(
-            candidates.rule_reason,
-            case when duplicates.source_row is not null then 'duplicate_line' end
-        ) as reject_reason
+        {{ reject_reason('candidates', 'duplicates') }} as reject_reason
     from candidates
     left join duplicates
         on
