@@ -19,6 +19,8 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
+from customer_segmentation.segmentation.threads import one_matrix_model_at_a_time
+
 # Order-product rows counted at once: about 0.5 GB of working memory per chunk.
 ROWS_PER_CHUNK = 5_000_000
 # Rows fetched from DuckDB at once.
@@ -74,6 +76,7 @@ def pair_counts(
     )
 
 
+@one_matrix_model_at_a_time()
 def product_pairs(session, order_products, min_orders: int) -> pa.Table:
     """int_product_pairs: every pair of products seen together in at least `min_orders` sale
     orders, from the int_order_products relation (one row per order and product).

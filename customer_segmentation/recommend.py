@@ -37,6 +37,7 @@ from customer_segmentation.segmentation.asof import (
 )
 from customer_segmentation.segmentation.features import sample_positions
 from customer_segmentation.segmentation.settings import SegmentSettings
+from customer_segmentation.segmentation.threads import one_matrix_model_at_a_time
 
 SELECTION_RULE = (
     "highest recall_at_k; a tie goes to the first of global_popularity, segment_popularity, "
@@ -310,6 +311,7 @@ def evaluation_sample(session, order_products):
     return session.from_arrow(pa.table({"customer_id": chosen})).set_alias("sample")
 
 
+@one_matrix_model_at_a_time()
 def recommendation_evaluation(
     session,
     order_products,
@@ -383,6 +385,7 @@ RECOMMENDATION_SCHEMA = pa.schema(
 )
 
 
+@one_matrix_model_at_a_time()
 def customer_recommendations(
     session,
     order_products,

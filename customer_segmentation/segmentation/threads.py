@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -37,3 +38,18 @@ def single_threaded(*modules: str) -> Iterator[None]:
         importlib.import_module(module)
     threadpool_limits(limits=1)
     yield
+
+
+# dbt runs Python models side by side in its one process. The models that hold a customer x
+# product matrix in Python memory (int_product_pairs, recommendation_evaluation,
+# customer_recommendations) take turns, so two of them never add up (issue 16).
+_MATRIX_LOCK = threading.Lock()
+
+
+@contextmanager
+def one_matrix_model_at_a_time() -> Iterator[None]:
+    """Hold the matrix lock while a matrix-holding model's function runs (see _MATRIX_LOCK);
+    used as a decorator on those functions. The other dbt thread goes on with any other node;
+    no table changes."""
+    with _MATRIX_LOCK:
+        yield
