@@ -2,10 +2,7 @@
 -- line in file order, with the line it copies. The exact comparison runs on the candidates
 -- only (int_quarantine_candidates: accepted lines whose 64-bit hash of the eight fields
 -- repeats), so the work stays one pass over the lines at 100M lines.
-{%- set line_fields = [
-    'invoice_no', 'stock_code', 'description', 'quantity',
-    'invoiced_at', 'unit_price', 'customer_id', 'country'
-] %}
+{%- set line_fields = duplicate_line_fields() %}
 
 with
 

@@ -5,10 +5,7 @@
 -- copies found. Two scans: the first keeps only the hashes of the accepted lines and counts
 -- them, the second keeps these lines (a few percent), so no scan of all lines is held.
 {%- set drop_duplicates = validated_var('drop_exact_duplicates') %}
-{%- set line_fields = [
-    'invoice_no', 'stock_code', 'description', 'quantity',
-    'invoiced_at', 'unit_price', 'customer_id', 'country'
-] %}
+{%- set line_fields = duplicate_line_fields() %}
 
 with
 
