@@ -51,6 +51,13 @@ BATCH_ROWS = 1_000_000
 # sample of them (segmentation.features.sample_positions): its memory and time stay bounded
 # (about 16 million customer x product cells) whatever the size of the input.
 EVALUATION_CUSTOMERS = 200_000
+# Of the customers the evaluation tests (a sale before the split and a new product after it),
+# at most this many are scored, the same kind of deterministic sample (a subset of the one
+# above). Training still uses every customer of that sample; only the ranking of each tested
+# customer's products, the costly part (a customers x products block per method), is bounded.
+# At 10,000 customers the standard error of a mean recall at 10 near 0.02 is about 0.0006,
+# of a hit rate near 0.5 about 0.005; every method is scored on the same customers.
+SCORED_CUSTOMERS = 10_000
 
 EVALUATION_SCHEMA = pa.schema(
     [
@@ -337,6 +344,8 @@ def recommendation_evaluation(
     )
     evaluated_ids = np.asarray(counts["customer_id"], dtype=np.int64)
     new_counts = np.asarray(counts["new_products"], dtype=np.int64)
+    scored = sample_positions(evaluated_ids, SCORED_CUSTOMERS)
+    evaluated_ids, new_counts = evaluated_ids[scored], new_counts[scored]
     evaluated_rows = positions(train.customer_ids, evaluated_ids)
     test = product_matrix(new, evaluated_ids, train.stock_codes, session)
     results, notes = evaluate(inputs, test, new_counts, evaluated_rows, settings, k)

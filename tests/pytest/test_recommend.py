@@ -289,6 +289,18 @@ def test_the_evaluation_runs_on_a_deterministic_sample_of_customers(monkeypatch)
     assert evaluation(lines) == rows
 
 
+def test_at_most_scored_customers_are_ranked_the_training_keeps_them_all(monkeypatch):
+    lines = planted_lines()  # 240 customers
+    whole = evaluation(lines)
+    assert whole["item_item"]["customers_evaluated"] > 60
+    monkeypatch.setattr(recommend, "SCORED_CUSTOMERS", 60)
+    rows = evaluation(lines)
+    assert {r["customers_evaluated"] for r in rows.values()} == {60}
+    # the planted structure still shows on the scored sample, and the sample is the same
+    assert rows["item_item"]["recall_at_k"] > 3 * rows["global_popularity"]["recall_at_k"]
+    assert evaluation(lines) == rows
+
+
 def test_no_line_before_the_split_gives_an_empty_training_matrix():
     lines = [line for line in planted_lines(groups=1, per_group=5) if line[3] >= SPLIT]
     inputs, new = training_of(lines)
