@@ -2,10 +2,9 @@
 -- column as of that date (macro customer_rfm_at; scores within each snapshot). Snapshots: the
 -- first day of each month after the first full month of data, before the reference date,
 -- and the reference date itself (customer_rfm's as_of_date).
--- It runs after int_order_products (the line below; int_order_products runs after
--- int_customer_products): at 100M lines these three are the build's largest aggregations and
--- joins, and side by side any two of them failed with DuckDB out of memory at the profile's
--- 2 GB limit (docs/performance.md). dbt orders by ref only.
+-- It runs after int_order_products (the line below), for memory only: at 100M lines the two
+-- side by side failed with DuckDB out of memory at the profile's 2 GB limit (the reason and
+-- the order of the big aggregations: int_order_products.sql, docs/performance.md).
 -- depends_on: {{ ref('int_order_products') }}
 with
 

@@ -289,7 +289,7 @@ def test_the_evaluation_runs_on_a_deterministic_sample_of_customers(monkeypatch)
     assert evaluation(lines) == rows
 
 
-def test_at_most_scored_customers_are_ranked_the_training_keeps_them_all(monkeypatch):
+def test_at_most_scored_customers_are_ranked_a_deterministic_sample(monkeypatch):
     lines = planted_lines()  # 240 customers
     whole = evaluation(lines)
     assert whole["item_item"]["customers_evaluated"] > 60
