@@ -1,7 +1,7 @@
 -- One row per accepted line that is an exact copy (all eight fields) of an earlier accepted
 -- line in file order, with the line it copies. The exact comparison runs on the candidates
 -- only (int_quarantine_candidates: accepted lines whose 64-bit hash of the eight fields
--- repeats), so the work stays one pass over the lines at 100M lines.
+-- repeats), so no window runs over all the lines at 100M lines.
 {%- set line_fields = duplicate_line_fields() %}
 
 with
