@@ -53,18 +53,19 @@ parsed as (
         try_cast(quantity_text as double) as quantity_number,
         try_cast(unit_price_text as decimal(18, 4)) as unit_price_decimal,
         try_cast(customer_id_text as double) as customer_id_number,
-        -- timestamps: ISO, with an offset converted to UTC (only texts ending in Z or with
-        -- a sign near the end meet the pattern, so the common `2010-12-01 08:26:00` skips
-        -- it); else with slashes, month or day first as stg_invoice_date_formats says for
-        -- the file (an ISO cast never accepts 12/1/2010)
+        -- timestamps: ISO, with an offset converted to UTC; else with slashes, month or day
+        -- first as stg_invoice_date_formats says for the file (an ISO cast never accepts
+        -- 12/1/2010). Only a text ending in Z or with a sign after a colon can meet the
+        -- offset pattern, so the common `2010-12-01 08:26:00` skips the regex. The pre-test
+        -- is byte matching: right() counts characters, 0.9 s a read of 10M lines (issue 16).
         coalesce(
             case
                 when
                     length(invoice_date_text) > 16
                     and (
                         suffix(invoice_date_text, 'Z')
-                        or contains(right(invoice_date_text, 6), '+')
-                        or contains(right(invoice_date_text, 6), '-')
+                        or invoice_date_text like '%:%+%'
+                        or invoice_date_text like '%:%-%'
                     )
                     and regexp_matches(
                         invoice_date_text,
