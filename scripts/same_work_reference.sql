@@ -106,8 +106,8 @@ parsed as (
                     length(invoice_date_text) > 16
                     and (
                         suffix(invoice_date_text, 'Z')
-                        or contains(right(invoice_date_text, 6), '+')
-                        or contains(right(invoice_date_text, 6), '-')
+                        or invoice_date_text like '%:%+%'
+                        or invoice_date_text like '%:%-%'
                     )
                     and regexp_matches(
                         invoice_date_text,
