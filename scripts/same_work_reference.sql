@@ -12,9 +12,10 @@
 -- customer_rfm + macros customer_rfm_at, rfm_reference_date, tie_safe_quantile_score);
 -- tests/pytest/test_bench.py checks it gives the pipeline's numbers. What it does otherwise:
 -- one file only, read as the bench writes it; one reference date (customer_rfm's), so no
--- intervals; after the date-format scan, three scans of the lines where the models make five:
--- the rejected lines and the duplicate candidates come from one, the line groups and the
--- customer-product pairs from another (grouping sets).
+-- intervals; after the date-format scan, the same four scans of the lines as the models: the
+-- repeated hashes, the rejected lines with the duplicate candidates, the line groups, the
+-- customer-product pairs (one scan with grouping sets for the last two ran out of memory at
+-- 100M lines).
 
 -- step: date_format
 -- Month or day first for the file, as stg_invoice_date_formats decides with `auto`: the
@@ -287,62 +288,56 @@ select
     source_row
 from duplicate_lines;
 
--- step: line_aggregates
--- Third and last scan of the accepted lines (guests have no customer_id: guest_policy
--- `exclude`), summed two ways at once: per invoice, customer, timestamp, country and line type
--- (int_order_line_groups) and per customer, line type and product (the pairs of
--- int_customer_products, with the first purchase).
-create temp table line_aggregates as
-with
-
-accepted as (
-
-    select
-        checked_lines.invoice_no,
-        checked_lines.stock_code,
-        checked_lines.customer_id,
-        checked_lines.invoiced_at,
-        checked_lines.country,
-        case when checked_lines.is_cancellation_invoice then 'return' else 'sale' end as line_type,
-        checked_lines.quantity,
-        cast(checked_lines.quantity * checked_lines.unit_price as decimal(18, 4)) as line_amount
-    from checked_lines
-    anti join duplicate_lines
-        on checked_lines.source_row = duplicate_lines.source_row
-    where checked_lines.rule_reason is null
-
-)
-
+-- step: line_groups
+-- Third scan of the accepted lines (guests have no customer_id: guest_policy `exclude`),
+-- summed per invoice, customer, timestamp, country and line type (int_order_line_groups).
+-- The line groups and the customer x product pairs are two scans, as in the pipeline: one
+-- scan with GROUPING SETS ran out of memory at 100M lines (2 GB), the pairs' 63M groups beside
+-- the line groups' hash table.
+create temp view accepted_lines as
 select
-    grouping(stock_code) = 1 as is_line_group,
+    checked_lines.invoice_no,
+    checked_lines.stock_code,
+    checked_lines.customer_id,
+    checked_lines.invoiced_at,
+    checked_lines.country,
+    case when checked_lines.is_cancellation_invoice then 'return' else 'sale' end as line_type,
+    checked_lines.quantity,
+    cast(checked_lines.quantity * checked_lines.unit_price as decimal(18, 4)) as line_amount
+from checked_lines
+anti join duplicate_lines
+    on checked_lines.source_row = duplicate_lines.source_row
+where checked_lines.rule_reason is null;
+
+create temp table line_groups as
+select
     invoice_no,
     customer_id,
     invoiced_at,
     country,
     line_type,
-    stock_code,
     count(*) as lines,
     sum(quantity) as items,
-    sum(line_amount) as amount,
-    min(invoiced_at) as first_invoiced_at
-from accepted
-group by grouping sets (
-    (invoice_no, customer_id, invoiced_at, country, line_type),
-    (customer_id, line_type, stock_code)
-);
+    sum(line_amount) as amount
+from accepted_lines
+group by invoice_no, customer_id, invoiced_at, country, line_type;
+
+-- step: customer_products
+-- Fourth and last scan: the pairs of customer and product bought (int_customer_products), the
+-- exact distinct products of customer_rfm.
+create temp table customer_products as
+select
+    customer_id,
+    stock_code
+from accepted_lines
+where line_type = 'sale' and customer_id is not null
+group by customer_id, stock_code;
 
 -- step: customer_rfm
 -- One row per customer with a sale: customer_rfm's columns at its reference date (the day
 -- after the last accepted line, guests included), scores and named segments.
 create table customer_rfm as
 with
-
-line_groups as (
-
-    select * from line_aggregates
-    where is_line_group
-
-),
 
 reference_date as (
 
@@ -351,13 +346,12 @@ reference_date as (
 
 ),
 
-customer_products as (
+product_counts as (
 
     select
         customer_id,
         count(*) as distinct_products
-    from line_aggregates
-    where not is_line_group and line_type = 'sale' and customer_id is not null
+    from customer_products
     group by customer_id
 
 ),
@@ -412,7 +406,7 @@ metrics as (
         greatest(customer_totals.gross_revenue - customer_totals.returned_amount, 0) as monetary,
         customer_totals.gross_revenue / customer_totals.frequency as avg_order_value,
         customer_totals.total_items,
-        customer_products.distinct_products,
+        product_counts.distinct_products,
         customer_totals.return_lines,
         date_diff(
             'day', cast(customer_totals.first_purchase_at as date), reference_date.as_of_date
@@ -420,8 +414,8 @@ metrics as (
         country_invoices.country
     from customer_totals
     cross join reference_date
-    inner join customer_products
-        on customer_totals.customer_id = customer_products.customer_id
+    inner join product_counts
+        on customer_totals.customer_id = product_counts.customer_id
     inner join country_invoices
         on
             customer_totals.customer_id = country_invoices.customer_id
