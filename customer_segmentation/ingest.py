@@ -302,8 +302,16 @@ def input_files(
     return pa.Table.from_pylist(rows, schema=INPUT_FILES_SCHEMA)
 
 
-def excel_lines(path_spec: object, project_dir: str | Path) -> pa.Table:
-    """The data rows of every sheet of every Excel workbook among the inputs, as text."""
-    files = resolve_inputs(path_spec, Path(project_dir))
-    batches = [b for f in files if f.kind == "xlsx" for b in _excel_batches(f)]
+def excel_lines(input_files) -> pa.Table:
+    """The data rows of every sheet of every Excel workbook among the inputs, as text: the
+    workbooks are the `xlsx` rows of `input_files` (stg_input_files, a DuckDB relation), so
+    the glob of `transactions_path` is resolved once, for every format."""
+    workbooks = (
+        input_files.filter("file_format = 'xlsx'")
+        .order("file_index")
+        .select("path, source_file")
+        .fetchall()
+    )
+    files = [InputFile(Path(path), label, "xlsx") for path, label in workbooks]
+    batches = [b for f in files for b in _excel_batches(f)]
     return pa.Table.from_batches(batches, schema=_ARROW_SCHEMA)

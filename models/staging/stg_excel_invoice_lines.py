@@ -1,10 +1,9 @@
 """The data rows of every sheet of the Excel workbooks among the inputs (none: no rows)."""
 
-from pathlib import Path
-
 from customer_segmentation.ingest import excel_lines
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    return session.from_arrow(excel_lines(dbt.config.get("transactions_path"), Path.cwd()))
+    # The workbooks stg_input_files lists: one resolution of transactions_path for all formats.
+    return session.from_arrow(excel_lines(dbt.ref("stg_input_files")))
