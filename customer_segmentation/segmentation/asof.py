@@ -72,6 +72,7 @@ def check_features(settings: SegmentSettings, user: str) -> None:
 
 def refit_segments(rfm: pa.Table, settings: SegmentSettings, personas=None) -> pa.Table:
     """customer_segments refitted on an earlier RFM: the package's selection rule, then the
-    fit from the selected row, segment ids by mean monetary and persona names."""
-    selection = select_segment_count(rfm, settings)
+    fit from the selected row, segment ids by mean monetary and persona names. The selection
+    leaves out the comparison with the Gaussian mixtures and Ward, which no refit reads."""
+    selection = select_segment_count(rfm, settings, compare=False)
     return fit_customer_segments(rfm, selection, personas)

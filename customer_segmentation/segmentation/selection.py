@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,7 +32,7 @@ from customer_segmentation.segmentation.features import (
 )
 from customer_segmentation.segmentation.settings import K_LIMITS, SegmentSettings
 from customer_segmentation.segmentation.tables import as_arrow, single_as_of_date
-from customer_segmentation.segmentation.threads import SELECTION_MODULES, single_threaded
+from customer_segmentation.segmentation.threads import SELECTION_MODULES, side_by_side
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,14 +148,17 @@ def k_limit(customers: int, distinct: int, fit_rows: int) -> tuple[int, str]:
     )
 
 
-def select_segment_count(rfm: pa.Table | pd.DataFrame, settings: SegmentSettings) -> pa.Table:
+def select_segment_count(
+    rfm: pa.Table | pd.DataFrame, settings: SegmentSettings, compare: bool = True
+) -> pa.Table:
     """The model-selection table: one row per k tried, exactly one with is_selected.
 
     KMeans is fitted once per k on the sweep rows (inertia, Davies-Bouldin and
     Calinski-Harabasz on them); its centroids are kept (centroids_json) so that
     `fit_customer_segments` continues from the selected solution instead of starting over. Its
     silhouette is that of the score rows labelled with their nearest centroid. The Gaussian
-    mixtures and Ward clustering are fitted on the comparison rows and scored there. A fixed
+    mixtures and Ward clustering are fitted on the comparison rows and scored there (unless
+    `compare` is false: their columns are null then; the rule never reads them). A fixed
     segment_k outside segment_k_min..segment_k_max is added as a row of its own. The range stops
     at what the customers allow (`k_limit`), and selection_rule says so; a segment_k_min or a
     fixed segment_k above that fails naming the var and the number of customers.
@@ -191,38 +195,59 @@ def select_segment_count(rfm: pa.Table | pd.DataFrame, settings: SegmentSettings
     if settings.k_fixed is not None and settings.k_fixed not in ks:
         ks = sorted([*ks, settings.k_fixed])
 
-    rows: list[dict[str, object]] = []
-    with single_threaded(*SELECTION_MODULES), warnings.catch_warnings():
+    def sweep(k: int) -> tuple[dict[str, object], np.ndarray]:
+        km = kmeans(k).fit(x_fit)
+        row = {
+            "k": k,
+            "inertia": float(km.inertia_),
+            "davies_bouldin": float(davies_bouldin_score(x_fit, km.labels_)),
+            "calinski_harabasz": float(calinski_harabasz_score(x_fit, km.labels_)),
+            "centroids_json": json.dumps(km.cluster_centers_.tolist()),
+        }
+        return row, km.predict(x_score)
+
+    def mixture(k: int) -> np.ndarray:
+        if len(x_compare) < k:
+            return np.zeros(len(x_compare), dtype=np.int64)
+        return gaussian_mixture_labels(x_compare, k)
+
+    with warnings.catch_warnings():
         # KMeans on fewer distinct points than k (in the sweep or a mixture's start) warns;
-        # the labels are still valid for the comparison.
+        # the labels are still valid for the comparison. (Workers share the warning filters.)
         warnings.simplefilter("ignore", ConvergenceWarning)
-        ward_labels = ward_clusters(x_compare, ks)
-        kmeans_labels: list[np.ndarray] = []
-        comparison_labels: list[np.ndarray] = []
-        for i, k in enumerate(ks):
-            km = kmeans(k).fit(x_fit)
-            kmeans_labels.append(km.predict(x_score))
-            comparison_labels += [
-                gaussian_mixture_labels(x_compare, k)
-                if len(x_compare) >= k
-                else np.zeros(len(x_compare), dtype=np.int64),
-                ward_labels[:, i],
+        # Every fit is independent and single-threaded: side by side on the cores, with the
+        # same results as one after the other. The comparison with the Gaussian mixtures and
+        # Ward is left out when `compare` is false (the refits of earlier dates keep only the
+        # selected KMeans).
+        fits: list[Callable[[], object]] = [partial(sweep, k) for k in ks]
+        if compare:
+            fits.append(partial(ward_clusters, x_compare, ks))
+            fits += [partial(mixture, k) for k in ks]
+        done = side_by_side(fits, *SELECTION_MODULES)
+        swept = done[: len(ks)]
+        rows = [row for row, _ in swept]
+        kmeans_labels = [labels for _, labels in swept]
+        # The silhouettes of several labelings share one distance matrix; two halves of the
+        # KMeans labelings (and the comparison's) run side by side.
+        half = (len(ks) + 1) // 2
+        scored = [partial(silhouettes, x_score, kmeans_labels[:half])]
+        if half < len(ks):
+            scored.append(partial(silhouettes, x_score, kmeans_labels[half:]))
+        if compare:
+            ward_labels, mixture_labels = done[len(ks)], done[len(ks) + 1 :]
+            comparison_labels = [
+                labels for i in range(len(ks)) for labels in (mixture_labels[i], ward_labels[:, i])
             ]
-            rows.append(
-                {
-                    "k": k,
-                    "inertia": float(km.inertia_),
-                    "davies_bouldin": float(davies_bouldin_score(x_fit, km.labels_)),
-                    "calinski_harabasz": float(calinski_harabasz_score(x_fit, km.labels_)),
-                    "centroids_json": json.dumps(km.cluster_centers_.tolist()),
-                }
-            )
-        kmeans_sil = silhouettes(x_score, kmeans_labels)
-        comparison_sil = silhouettes(x_compare, comparison_labels)
+            scored.append(partial(silhouettes, x_compare, comparison_labels))
+        scores = side_by_side(scored, *SELECTION_MODULES)
+    kmeans_sil = [values for part in scores[: len(scored) - compare] for values in part]
+    comparison_sil = scores[-1] if compare else None
     for i, row in enumerate(rows):
         row["silhouette"] = mean_or_nan(kmeans_sil[i])
-        row["gmm_silhouette"] = mean_or_nan(comparison_sil[2 * i])
-        row["agglomerative_silhouette"] = mean_or_nan(comparison_sil[2 * i + 1])
+        row["gmm_silhouette"] = mean_or_nan(comparison_sil[2 * i]) if compare else None
+        row["agglomerative_silhouette"] = (
+            mean_or_nan(comparison_sil[2 * i + 1]) if compare else None
+        )
 
     sweep = [k for k in ks if settings.k_min <= k <= settings.k_max] or ks
     by_k = {int(r["k"]): r for r in rows}

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 from threadpoolctl import threadpool_limits
 
@@ -38,6 +41,34 @@ def single_threaded(*modules: str) -> Iterator[None]:
         importlib.import_module(module)
     threadpool_limits(limits=1)
     yield
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def side_by_side(tasks: Sequence[Callable[[], Any]], *modules: str) -> list[Any]:
+    """Run independent calls on the usable cores, each in a thread with one BLAS/OpenMP
+    thread (`single_threaded` entered in every worker): each call computes exactly what it
+    computes alone, so the results, returned in the order of `tasks`, do not depend on the
+    number of cores or on which call ends first. scikit-learn's KMeans and SciPy release the
+    GIL in their compiled loops, so independent fits use the cores the one-thread limit idles.
+    """
+    with single_threaded(*modules):
+        workers = min(usable_cores(), len(tasks))
+        if workers <= 1:
+            return [task() for task in tasks]
+
+    def one_thread() -> None:
+        with single_threaded(*modules):
+            pass
+
+    with ThreadPoolExecutor(max_workers=workers, initializer=one_thread) as pool:
+        futures = [pool.submit(task) for task in tasks]
+        return [future.result() for future in futures]
 
 
 # dbt runs Python models side by side in its one process. The models that hold a customer x

@@ -146,6 +146,24 @@ def test_selection_table_reports_every_k_and_the_comparison(four_groups):
     assert len({row["selection_rule"] for row in rows}) == 1
 
 
+def test_fits_side_by_side_give_the_one_core_table(four_groups, monkeypatch):
+    """The selection's fits run side by side on the usable cores (threads.side_by_side); each
+    is single-threaded, so one core gives the identical table. Without the comparison (the
+    refits of earlier dates) the KMeans columns are the same and the comparison's are null."""
+    from customer_segmentation.segmentation import threads
+
+    table, _, selection, _ = four_groups
+    settings = validate_settings()
+    monkeypatch.setattr(threads, "usable_cores", lambda: 1)
+    assert select_segment_count(table, settings).equals(selection)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 3)
+    assert select_segment_count(table, settings).equals(selection)
+    bare = select_segment_count(table, settings, compare=False)
+    comparison = ["gmm_silhouette", "agglomerative_silhouette"]
+    assert bare.drop_columns(comparison).equals(selection.drop_columns(comparison))
+    assert all(bare.column(c).null_count == bare.num_rows for c in comparison)
+
+
 def test_sampled_selection_recovers_the_groups(monkeypatch):
     # The samples made small enough for the test data, so that the sampled path runs: the sweep
     # on part of the customers, nested score and comparison samples, the refit on all.
