@@ -10,9 +10,11 @@ product matrix and the models. Method and measurements: docs/recommendations.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -37,14 +39,21 @@ from customer_segmentation.segmentation.asof import (
 )
 from customer_segmentation.segmentation.features import sample_positions
 from customer_segmentation.segmentation.settings import SegmentSettings
-from customer_segmentation.segmentation.threads import one_matrix_model_at_a_time
+from customer_segmentation.segmentation.threads import (
+    one_matrix_model_at_a_time,
+    side_by_side,
+)
 
 SELECTION_RULE = (
     "highest recall_at_k; a tie goes to the first of global_popularity, segment_popularity, "
     "item_item, als"
 )
-# Customers scored at once: a dense chunk x products block of float64 (2,000 x 4,000 = 64 MB).
-CUSTOMERS_PER_CHUNK = 2_000
+# Customers scored at once: a dense chunk x products block of float64 (1,000 x 4,000 = 32 MB).
+# The size is fixed: BLAS's matrix product (ALS scores) can differ in the last bit with the
+# number of rows it is given, so it must not follow the number of cores. At most
+# CHUNK_WORKERS chunks are in flight (side by side).
+CUSTOMERS_PER_CHUNK = 1_000
+CHUNK_WORKERS = 2
 # Rows fetched from DuckDB at once while the training matrix is built.
 BATCH_ROWS = 1_000_000
 # The evaluation trains and tests on all customers up to this many, else on a deterministic
@@ -214,9 +223,18 @@ def product_matrix(
     return matrix
 
 
+T = TypeVar("T")
+
+
 def chunks(count: int) -> Iterator[slice]:
     for start in range(0, count, CUSTOMERS_PER_CHUNK):
         yield slice(start, min(count, start + CUSTOMERS_PER_CHUNK))
+
+
+def ranked_in_chunks(rank: Callable[[slice], T], count: int) -> list[T]:
+    """rank(chunk) for the chunks of `count` customers, up to CHUNK_WORKERS side by side, in
+    chunk order."""
+    return side_by_side([partial(rank, part) for part in chunks(count)], max_workers=CHUNK_WORKERS)
 
 
 @dataclass(frozen=True)
@@ -295,9 +313,13 @@ def evaluate(
             continue
         score = scorer(method, train, segments)
         recommended = np.full((len(evaluated_rows), k), -1, dtype=np.int64)
-        for part in chunks(len(evaluated_rows)):
+
+        def rank(part: slice, score=score) -> np.ndarray:
             rows = evaluated_rows[part]
-            best, _ = top_n(score(rows, segments[rows]), bought[rows], order, k)
+            return top_n(score(rows, segments[rows]), bought[rows], order, k)[0]
+
+        ranked = ranked_in_chunks(rank, len(evaluated_rows))
+        for part, best in zip(chunks(len(evaluated_rows)), ranked, strict=True):
             recommended[part, : best.shape[1]] = best
         results[method] = ranking_metrics(recommended, test, new_counts, k, train.orders.shape[1])
     return results, notes
@@ -439,26 +461,28 @@ def customer_recommendations(
         training = align(seg_table["customer_id"], seg_table["segment_id"], train.customer_ids)
         score = scorer(method, train, training)
         order = tie_order(train)
-        for part in chunks(len(customer_ids)):
+        train_bought = train.bought
+
+        def recommend(part: slice) -> pa.Table:
             inside = rows[part] >= 0
-            known = train.bought[np.where(inside, rows[part], 0)]
+            known = train_bought[np.where(inside, rows[part], 0)]
             bought = sp.diags(inside.astype(np.int8), dtype=np.int8) @ known
             bought = bought + bought_outside[part]
             best, best_scores = top_n(score(rows[part], segments[part]), bought, order, n)
             valid = best >= 0
             ranks = np.broadcast_to(np.arange(1, best.shape[1] + 1), best.shape)
             ids = np.broadcast_to(customer_ids[part][:, None], best.shape)
-            parts.append(
-                pa.table(
-                    {
-                        "customer_id": pa.array(ids[valid], pa.int64()),
-                        "rank": pa.array(ranks[valid], pa.int32()),
-                        "stock_code": train.stock_codes.take(pa.array(best[valid])),
-                        "score": pa.array(best_scores[valid], pa.float64()),
-                    },
-                    schema=RECOMMENDATION_SCHEMA,
-                )
+            return pa.table(
+                {
+                    "customer_id": pa.array(ids[valid], pa.int64()),
+                    "rank": pa.array(ranks[valid], pa.int32()),
+                    "stock_code": train.stock_codes.take(pa.array(best[valid])),
+                    "score": pa.array(best_scores[valid], pa.float64()),
+                },
+                schema=RECOMMENDATION_SCHEMA,
             )
+
+        parts = ranked_in_chunks(recommend, len(customer_ids))
     table = pa.concat_tables(parts) if parts else RECOMMENDATION_SCHEMA.empty_table()
     descriptions = dim_products.select("stock_code, description").set_alias("products")
     return (

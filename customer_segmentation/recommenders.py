@@ -9,13 +9,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from customer_segmentation.segmentation.threads import KMEANS_MODULES, single_threaded
+from customer_segmentation.segmentation.threads import (
+    KMEANS_MODULES,
+    side_by_side,
+    single_threaded,
+    usable_cores,
+)
 
 # In the order that breaks a tie in recall at k (the first wins).
 METHODS = ("global_popularity", "segment_popularity", "item_item", "als")
@@ -25,8 +30,10 @@ DENSE_SIMILARITY_PRODUCTS = 5_000
 NEIGHBOURS = 200
 # Fixed ALS settings (implicit 0.7.3, CPU): the same input gives the same factors. implicit
 # solves each customer's (and product's) factors on its own, so the result does not depend on
-# the number of threads (0: every core; checked to the bit in tests/pytest/test_recommend.py).
-# At 10M lines the fit takes 8.8 s on two threads against 14.1 s on one.
+# the number of threads (0: every usable core, passed to implicit as a number, since the
+# one-thread OpenMP limit of `single_threaded` would leave its 0 one thread; checked to the
+# bit in tests/pytest/test_recommend.py). At 10M lines the fit takes 8.8 s on two threads
+# against 14.1 s on one.
 ALS_FACTORS = 32
 ALS_ITERATIONS = 15
 ALS_REGULARIZATION = 0.05
@@ -100,12 +107,26 @@ def segment_popularity(train: Interactions, training_segments: np.ndarray) -> Sc
 
 def co_purchases(train: Interactions) -> np.ndarray:
     """Products x products: training customers buying both (diagonal: buying each), summed
-    over blocks of customers so that no copy of the whole matrix is made."""
+    over blocks of customers so that no copy of the whole matrix is made. The blocks are
+    shared out to the usable cores (SciPy's sparse product holds one); the counts are integers,
+    so the sum does not depend on how they were shared. int32 (a count is at most the number
+    of customers) keeps two workers' dense matrices the size one int64 matrix was."""
     n = train.orders.shape[1]
-    together = np.zeros((n, n), dtype=np.int64)
-    for block in train.row_blocks():
-        part = train.bought[block].astype(np.int64)
-        together += (part.T @ part).toarray()
+    bought = train.bought
+    blocks = list(train.row_blocks())
+    workers = max(1, min(usable_cores(), len(blocks)))
+
+    def count(share: list[slice]) -> np.ndarray:
+        together = np.zeros((n, n), dtype=np.int32)
+        for block in share:
+            part = bought[block].astype(np.int32)
+            together += (part.T @ part).toarray()
+        return together
+
+    shares = side_by_side([partial(count, blocks[i::workers]) for i in range(workers)])
+    together = shares[0]
+    for share in shares[1:]:
+        together += share
     return together
 
 
@@ -173,7 +194,7 @@ def als(train: Interactions) -> Scorer:
             regularization=ALS_REGULARIZATION,
             iterations=ALS_ITERATIONS,
             random_state=ALS_RANDOM_STATE,
-            num_threads=ALS_THREADS,
+            num_threads=ALS_THREADS or usable_cores(),
             calculate_training_loss=False,
         )
         model.fit(confidence, show_progress=False)

@@ -50,15 +50,18 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def side_by_side(tasks: Sequence[Callable[[], Any]], *modules: str) -> list[Any]:
+def side_by_side(
+    tasks: Sequence[Callable[[], Any]], *modules: str, max_workers: int | None = None
+) -> list[Any]:
     """Run independent calls on the usable cores, each in a thread with one BLAS/OpenMP
     thread (`single_threaded` entered in every worker): each call computes exactly what it
     computes alone, so the results, returned in the order of `tasks`, do not depend on the
     number of cores or on which call ends first. scikit-learn's KMeans and SciPy release the
     GIL in their compiled loops, so independent fits use the cores the one-thread limit idles.
+    `max_workers` bounds the calls in flight (their memory adds up).
     """
     with single_threaded(*modules):
-        workers = min(usable_cores(), len(tasks))
+        workers = min(usable_cores(), len(tasks), max_workers or len(tasks))
         if workers <= 1:
             return [task() for task in tasks]
 

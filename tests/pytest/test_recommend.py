@@ -16,6 +16,7 @@ import pytest
 import scipy.sparse as sp
 
 from customer_segmentation import recommend, recommenders
+from customer_segmentation.segmentation import threads as threads_module
 from customer_segmentation.segmentation.settings import validate_settings
 
 AS_OF = dt.date(2011, 12, 10)
@@ -158,11 +159,19 @@ def test_a_line_on_the_split_is_tested_and_one_a_second_before_is_trained():
     assert (customer, "G3-01") in new and (customer, "G4-02") not in new
 
 
-def test_two_runs_give_identical_tables():
+def test_two_runs_give_identical_tables(monkeypatch):
+    # the second run on 3 cores and blocks of 11 entries: the work shared out differently
+    # (threads.side_by_side) gives the identical tables
     lines = planted_lines(groups=4, per_group=30)
-    assert evaluation(lines) == evaluation(lines)
+    first_evaluation = evaluation(lines)
     tables = []
-    for _ in range(2):
+    for run in range(2):
+        if run:
+            monkeypatch.setattr(threads_module, "usable_cores", lambda: 3)
+            monkeypatch.setattr(recommenders, "usable_cores", lambda: 3)
+            monkeypatch.setattr(recommend, "CHUNK_WORKERS", 3)
+            monkeypatch.setattr(recommenders, "ENTRIES_PER_BLOCK", 11)
+            assert evaluation(lines) == first_evaluation
         con = duckdb.connect()
         order_products, line_groups, rfm = relations(con, lines)
         rfm = con.sql(f"select distinct customer_id, date '{AS_OF}' as as_of_date from lines")
@@ -330,3 +339,27 @@ def test_als_factors_do_not_depend_on_the_number_of_threads(monkeypatch):
         scores.append(recommenders.als(train)(rows, np.zeros(3_000, dtype=np.int64)))
     assert np.abs(scores[0]).max() > 0
     assert np.array_equal(scores[0], scores[1]) and np.array_equal(scores[0], scores[2])
+
+
+def test_als_runs_on_every_usable_core(monkeypatch):
+    # num_threads=0 would leave implicit on the one OpenMP thread single_threaded sets for the
+    # calling thread: the number of usable cores is passed instead
+    from implicit.cpu import als as implicit_als
+
+    seen = []
+    original = implicit_als.AlternatingLeastSquares.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs["num_threads"])
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(implicit_als.AlternatingLeastSquares, "__init__", spy)
+    monkeypatch.setattr(recommenders, "usable_cores", lambda: 3)
+    orders = sp.csr_matrix(np.array([[1, 0, 2], [0, 1, 1], [3, 1, 0]], dtype=np.int32))
+    train = recommenders.Interactions(
+        np.arange(3, dtype=np.int64), pa.array(["A", "B", "C"]), orders
+    )
+    recommenders.als(train)
+    monkeypatch.setattr(recommenders, "ALS_THREADS", 1)
+    recommenders.als(train)
+    assert seen == [3, 1]
