@@ -169,7 +169,7 @@ def test_two_runs_give_identical_tables(monkeypatch):
         if run:
             monkeypatch.setattr(threads_module, "usable_cores", lambda: 3)
             monkeypatch.setattr(recommenders, "usable_cores", lambda: 3)
-            monkeypatch.setattr(recommend, "CHUNK_WORKERS", 3)
+            monkeypatch.setattr(recommend, "EVALUATION_CHUNK_WORKERS", 3)
             monkeypatch.setattr(recommenders, "ENTRIES_PER_BLOCK", 11)
             assert evaluation(lines) == first_evaluation
         con = duckdb.connect()
