@@ -21,8 +21,10 @@ import scipy.sparse as sp
 
 from customer_segmentation.segmentation.threads import one_matrix_model_at_a_time
 
-# Order-product rows counted at once: about 0.5 GB of working memory per chunk.
-ROWS_PER_CHUNK = 5_000_000
+# Order-product rows counted at once: about 0.25 GB of working memory per chunk. (At 100M
+# lines, alone on the built file: 2.46 GB peak against 2.60 GB with chunks of 5,000,000 rows,
+# in the same 82 s.)
+ROWS_PER_CHUNK = 2_500_000
 # Rows fetched from DuckDB at once.
 BATCH_ROWS = 1_000_000
 # Rows DuckDB sorts at once (about 0.3 GB of sort data): larger inputs are read in parts, one
@@ -39,23 +41,28 @@ PAIR_SCHEMA = pa.schema(
 
 
 def pair_counts(
-    chunks: Iterable[tuple[np.ndarray, np.ndarray]], n_products: int, min_orders: int
+    chunks: Iterable[tuple[np.ndarray, np.ndarray]],
+    n_products: int,
+    min_orders: int,
+    count_type: type[np.integer] = np.int64,
 ) -> pa.Table:
     """Orders holding both products, for every pair seen in at least `min_orders` orders.
 
     `chunks` yields (order, product) index arrays, one row per order and product (no repeats),
     each order wholly inside one chunk; products are numbered 0..n_products - 1. Returns one
-    row per unordered pair (product_index < related_product_index), sorted.
+    row per unordered pair (product_index < related_product_index), sorted. The counts are
+    kept as `count_type` (np.int32 when fewer than 2**31 rows come, so no count can overflow:
+    the running total then takes 8 bytes a pair instead of 12).
     """
     if min_orders < 1:
         raise ValueError(f"min_orders must be at least 1, not {min_orders}")
-    total = sp.csr_matrix((n_products, n_products), dtype=np.int64)
+    total = sp.csr_matrix((n_products, n_products), dtype=count_type)
     for orders, products in chunks:
         if len(orders) == 0:
             continue
         _, order_rows = np.unique(orders, return_inverse=True)
         x = sp.csr_matrix(
-            (np.ones(len(order_rows), dtype=np.int64), (order_rows.reshape(-1), products)),
+            (np.ones(len(order_rows), dtype=count_type), (order_rows.reshape(-1), products)),
             shape=(int(order_rows.max()) + 1, n_products),
         )
         if x.max() > 1:
@@ -122,7 +129,8 @@ def product_pairs(session, order_products, min_orders: int) -> pa.Table:
             if held:
                 yield np.concatenate(keys), np.concatenate(products)
 
-    pairs = pair_counts(chunks(), len(codes), min_orders)
+    count_type = np.int32 if rows < 2**31 else np.int64
+    pairs = pair_counts(chunks(), len(codes), min_orders, count_type)
     return pa.table(
         {
             "stock_code": codes.take(pairs.column("product_index")),
