@@ -48,14 +48,16 @@ SELECTION_RULE = (
     "highest recall_at_k; a tie goes to the first of global_popularity, segment_popularity, "
     "item_item, als"
 )
-# Customers scored at once: a dense chunk x products block of float64 (1,000 x 4,000 = 32 MB).
+# Customers scored at once: a dense chunk x products block of float64 (2,000 x 4,000 = 64 MB).
 # The size is fixed: BLAS's matrix product (ALS scores) can differ in the last bit with the
-# number of rows it is given, so it must not follow the number of cores. The evaluation ranks
-# up to EVALUATION_CHUNK_WORKERS chunks side by side. customer_recommendations ranks one at a
-# time: side by side, alone on the built 100M-line file, it took 36.0 s instead of 59.3 s but
-# 2.96 GB instead of 2.86 GB (2.99 GB with chunks of 500), and it is the model at the build's
-# memory peak.
-CUSTOMERS_PER_CHUNK = 1_000
+# number of rows it is given, so it must not follow the number of cores. Blocks above 32 MB
+# (glibc's largest mmap threshold) go back to the system when freed; smaller ones stay in the
+# allocator of the thread that freed them. The evaluation (at most SCORED_CUSTOMERS) ranks up
+# to EVALUATION_CHUNK_WORKERS chunks side by side. customer_recommendations ranks one at a
+# time: side by side (chunks of 1,000), alone on the built 100M-line file, it took 36.0 s
+# instead of 59.3 s but 2.96 GB instead of 2.86 GB (2.99 GB with chunks of 500), and it is
+# the largest model near the build's memory peak.
+CUSTOMERS_PER_CHUNK = 2_000
 EVALUATION_CHUNK_WORKERS = 2
 # Rows fetched from DuckDB at once while the training matrix is built.
 BATCH_ROWS = 1_000_000
