@@ -10,11 +10,10 @@ product matrix and the models. Method and measurements: docs/recommendations.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
-from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -51,8 +50,8 @@ SELECTION_RULE = (
 # Customers scored at once: a dense chunk x products block of float64 (2,000 x 4,000 = 64 MB).
 # The size is fixed: BLAS's matrix product (ALS scores) can differ in the last bit with the
 # number of rows it is given, so it must not follow the number of cores. Blocks above 32 MB
-# (glibc's largest mmap threshold) go back to the system when freed; smaller ones stay in the
-# allocator of the thread that freed them. The evaluation (at most SCORED_CUSTOMERS) ranks up
+# (glibc's largest mmap threshold) go back to the system when freed; smaller ones can stay in
+# the allocator of the thread that freed them. The evaluation (at most SCORED_CUSTOMERS) ranks up
 # to EVALUATION_CHUNK_WORKERS chunks side by side. customer_recommendations ranks one at a
 # time: side by side (chunks of 1,000), alone on the built 100M-line file, it took 36.0 s
 # instead of 59.3 s but 2.96 GB instead of 2.86 GB (2.99 GB with chunks of 500), and it is
@@ -228,18 +227,9 @@ def product_matrix(
     return matrix
 
 
-T = TypeVar("T")
-
-
 def chunks(count: int) -> Iterator[slice]:
     for start in range(0, count, CUSTOMERS_PER_CHUNK):
         yield slice(start, min(count, start + CUSTOMERS_PER_CHUNK))
-
-
-def ranked_in_chunks(rank: Callable[[slice], T], count: int, workers: int) -> list[T]:
-    """rank(chunk) for the chunks of `count` customers, up to `workers` side by side, in chunk
-    order."""
-    return side_by_side([partial(rank, part) for part in chunks(count)], max_workers=workers)
 
 
 @dataclass(frozen=True)
@@ -323,8 +313,11 @@ def evaluate(
             rows = evaluated_rows[part]
             return top_n(score(rows, segments[rows]), bought[rows], order, k)[0]
 
-        ranked = ranked_in_chunks(rank, len(evaluated_rows), EVALUATION_CHUNK_WORKERS)
-        for part, best in zip(chunks(len(evaluated_rows)), ranked, strict=True):
+        parts = list(chunks(len(evaluated_rows)))
+        ranked = side_by_side(
+            [partial(rank, part) for part in parts], max_workers=EVALUATION_CHUNK_WORKERS
+        )
+        for part, best in zip(parts, ranked, strict=True):
             recommended[part, : best.shape[1]] = best
         results[method] = ranking_metrics(recommended, test, new_counts, k, train.orders.shape[1])
     return results, notes
@@ -487,7 +480,7 @@ def customer_recommendations(
                 schema=RECOMMENDATION_SCHEMA,
             )
 
-        parts = ranked_in_chunks(recommend, len(customer_ids), workers=1)
+        parts = [recommend(part) for part in chunks(len(customer_ids))]
     table = pa.concat_tables(parts) if parts else RECOMMENDATION_SCHEMA.empty_table()
     descriptions = dim_products.select("stock_code, description").set_alias("products")
     return (
