@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from customer_segmentation.segmentation.clustering import RANDOM_STATE
 from customer_segmentation.segmentation.tables import as_arrow, repeat_date, sorted_customers
-from customer_segmentation.segmentation.threads import single_threaded
+from customer_segmentation.segmentation.threads import import_modules, single_threaded
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,6 +79,7 @@ class RulesTree:
 def fit_rules_tree(segments: pa.Table | pd.DataFrame, features: Sequence[str]) -> RulesTree:
     """DecisionTreeClassifier(max_depth=3) of segment_id on the features in original units,
     fitted on every customer in customer_id order (fixed random_state, one thread)."""
+    import_modules(*TREE_MODULES)
     from sklearn.tree import DecisionTreeClassifier
 
     table = as_arrow(segments)

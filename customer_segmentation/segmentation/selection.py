@@ -32,7 +32,11 @@ from customer_segmentation.segmentation.features import (
 )
 from customer_segmentation.segmentation.settings import K_LIMITS, SegmentSettings
 from customer_segmentation.segmentation.tables import as_arrow, single_as_of_date
-from customer_segmentation.segmentation.threads import SELECTION_MODULES, side_by_side
+from customer_segmentation.segmentation.threads import (
+    SELECTION_MODULES,
+    import_modules,
+    side_by_side,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -163,6 +167,7 @@ def select_segment_count(
     at what the customers allow (`k_limit`), and selection_rule says so; a segment_k_min or a
     fixed segment_k above that fails naming the var and the number of customers.
     """
+    import_modules(*SELECTION_MODULES)
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 

@@ -24,6 +24,20 @@ SELECTION_MODULES = (
 SILHOUETTE_MODULES = ("scipy.spatial.distance",)
 
 
+# dbt runs Python models side by side: two of its threads importing scikit-learn for the
+# first time at once can see it half-initialised ("cannot import name 'clone' from partially
+# initialized module 'sklearn.base'", seen in a build of five customers). Every first import of
+# the fitting libraries goes through `import_modules`, one thread at a time.
+_IMPORT_LOCK = threading.RLock()
+
+
+def import_modules(*modules: str) -> None:
+    """Import `modules` while holding the package's import lock (see _IMPORT_LOCK)."""
+    with _IMPORT_LOCK:
+        for module in modules:
+            importlib.import_module(module)
+
+
 @contextmanager
 def single_threaded(*modules: str) -> Iterator[None]:
     """One OpenMP/BLAS thread: scikit-learn's threaded KMeans reduction is order-dependent.
@@ -37,8 +51,7 @@ def single_threaded(*modules: str) -> Iterator[None]:
     threads back while another worker's block still ran: segment silhouettes that differed in
     the last bits from build to build. Nothing else in the dbt process uses BLAS or OpenMP.
     """
-    for module in modules:
-        importlib.import_module(module)
+    import_modules(*modules)
     threadpool_limits(limits=1)
     yield
 
