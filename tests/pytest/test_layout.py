@@ -7,6 +7,9 @@ depends on a mart (dbt-project-evaluator's layering rule), and every model sits 
 from __future__ import annotations
 
 import json
+import re
+
+from conftest import PROJECT_DIR
 
 LAYERS = ("staging", "intermediate", "marts", "meta")  # meta: the publish node (serving)
 
@@ -37,3 +40,19 @@ def test_no_model_reads_a_later_layer(sample_build):
         if parent in models
     }
     assert {("staging", "intermediate"), ("intermediate", "marts"), ("marts", "meta")} <= edges
+
+
+def test_the_readme_diagram_names_every_model():
+    """A newcomer finds any model from the README's first picture: every model file's name is
+    in it (read from the folders, so a new model cannot be left out)."""
+    readme = (PROJECT_DIR / "README.md").read_text()
+    diagram = readme.split("```")[1]
+    models = sorted(
+        path.stem
+        for folder in ("models", "python_models")
+        for path in (PROJECT_DIR / folder).rglob("*")
+        if path.suffix in {".sql", ".py"} and not path.name.startswith("_")
+    )
+    assert len(models) > 50, models
+    missing = [name for name in models if not re.search(rf"\b{name}\b", diagram)]
+    assert not missing, f"models missing from the README's diagram: {missing}"
