@@ -66,15 +66,55 @@ measured as (
 
 ),
 
+code_order as (
+
+    -- each product's place in stock_code order, for the last tie-break below
+    select
+        stock_code,
+        row_number() over (order by stock_code) as code_position
+    from products
+
+),
+
+best as (
+
+    -- each product's best related products in one aggregate (a top n per product, with no
+    -- sort of all the pairs): by lift, then orders_together, then the lower
+    -- related_stock_code (its place negated, so that the larger key comes first). The key is
+    -- unique per product, so the order is total.
+    select
+        measured.stock_code,
+        max_by(
+            {
+                'related_stock_code': measured.related_stock_code,
+                'orders_together': measured.orders_together,
+                'support': measured.support,
+                'confidence': measured.confidence,
+                'lift': measured.lift
+            },
+            {
+                'lift': measured.lift,
+                'orders_together': measured.orders_together,
+                'code_position': -code_order.code_position
+            },
+            {{ max_related }}
+        ) as related
+    from measured
+    inner join code_order
+        on measured.related_stock_code = code_order.stock_code
+    group by measured.stock_code
+
+),
+
 ranked as (
 
+    -- one row per kept pair: the struct's fields as columns (so no alias), and its place in
+    -- the list
     select
-        *,
-        row_number() over (
-            partition by stock_code
-            order by lift desc, orders_together desc, related_stock_code asc
-        ) as related_rank
-    from measured
+        stock_code,
+        unnest(related, recursive := true),  -- noqa: AL03
+        generate_subscripts(related, 1) as related_rank
+    from best
 
 ),
 
@@ -92,7 +132,6 @@ final as (
         confidence,
         lift
     from ranked
-    where related_rank <= {{ max_related }}
     order by stock_code, rank
 
 )
