@@ -8,7 +8,9 @@ DuckDB self-join on integer ids (42 s on the stock codes).
 
 Memory is bounded by counting in chunks of whole orders, read from one stream sorted by order:
 each chunk's product is added to the running total, whose size is bounded by the number of
-product pairs (at most products^2 / 2), not by the number of orders.
+product pairs (at most products^2 / 2), not by the number of orders. Up to DENSE_PRODUCTS
+products the total is a dense products x products array (5,000 products: 100 MB of int32),
+otherwise a sparse matrix of the upper triangle.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from customer_segmentation.segmentation.threads import one_matrix_model_at_a_tim
 # lines, alone on the built file: 2.46 GB peak against 2.60 GB with chunks of 5,000,000 rows,
 # in the same 82 s.)
 ROWS_PER_CHUNK = 2_500_000
+# Up to this many products the running total is a dense array: adding a chunk's product to it
+# needs no sparse triangle, conversion or merge. On the 3,901 products of 10M generated lines,
+# pair_counts alone took 7.2 s with the sparse total (triangle 1.4 s, conversions 0.5 s).
+DENSE_PRODUCTS = 5_000
 # Rows fetched from DuckDB at once.
 BATCH_ROWS = 1_000_000
 # Rows DuckDB sorts at once (about 0.3 GB of sort data): larger inputs are read in parts, one
@@ -56,7 +62,11 @@ def pair_counts(
     """
     if min_orders < 1:
         raise ValueError(f"min_orders must be at least 1, not {min_orders}")
-    total = sp.csr_matrix((n_products, n_products), dtype=count_type)
+    dense = n_products <= DENSE_PRODUCTS
+    if dense:
+        total = np.zeros((n_products, n_products), dtype=count_type)
+    else:
+        total = sp.csr_matrix((n_products, n_products), dtype=count_type)
     for orders, products in chunks:
         if len(orders) == 0:
             continue
@@ -69,15 +79,24 @@ def pair_counts(
             raise ValueError(
                 "an order lists a product twice: expected one row per order and product"
             )
-        total = total + sp.triu(x.T @ x, k=1, format="csr")
-    pairs = total.tocoo()
-    keep = pairs.data >= min_orders
-    order = np.lexsort((pairs.col[keep], pairs.row[keep]))
+        if dense:
+            total += (x.T @ x).toarray()
+        else:
+            total = total + sp.triu(x.T @ x, k=1, format="csr")
+    if dense:
+        # the upper triangle, row by row: np.nonzero gives the pairs already sorted
+        rows, cols = np.nonzero(np.triu(total >= min_orders, k=1))
+        counts = total[rows, cols]
+    else:
+        pairs = total.tocoo()
+        keep = pairs.data >= min_orders
+        order = np.lexsort((pairs.col[keep], pairs.row[keep]))
+        rows, cols, counts = pairs.row[keep][order], pairs.col[keep][order], pairs.data[keep][order]
     return pa.table(
         {
-            "product_index": pa.array(pairs.row[keep][order], pa.int32()),
-            "related_product_index": pa.array(pairs.col[keep][order], pa.int32()),
-            "orders_together": pa.array(pairs.data[keep][order], pa.int64()),
+            "product_index": pa.array(rows, pa.int32()),
+            "related_product_index": pa.array(cols, pa.int32()),
+            "orders_together": pa.array(counts, pa.int64()),
         },
         schema=PAIR_SCHEMA,
     )

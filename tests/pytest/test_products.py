@@ -25,8 +25,11 @@ def brute_force_pairs(orders: np.ndarray, products: np.ndarray, min_orders: int)
     return {pair: n for pair, n in counts.items() if n >= min_orders}
 
 
+@pytest.mark.parametrize("dense_products", [40, 39], ids=["dense_total", "sparse_total"])
 @pytest.mark.parametrize("min_orders", [1, 3])
-def test_pair_counts_match_brute_force_whatever_the_chunks(min_orders):
+def test_pair_counts_match_brute_force_whatever_the_chunks(min_orders, dense_products, monkeypatch):
+    # 40 products: a dense running total up to DENSE_PRODUCTS = 40, a sparse one below
+    monkeypatch.setattr(baskets, "DENSE_PRODUCTS", dense_products)
     rng = np.random.default_rng(3)
     drawn = zip(rng.integers(0, 400, 3_000), rng.zipf(1.6, 3_000) % 40, strict=True)
     rows = {(int(order), int(product)) for order, product in drawn}
