@@ -5,6 +5,10 @@ from customer_segmentation.segmentation.settings import validate_settings
 
 
 def model(dbt, session):
+    # Runs after int_customer_rfm_snapshots, for memory only, as int_product_pairs does: its
+    # customer x product aggregation and sort would otherwise meet the snapshots' aggregation
+    # in DuckDB's 2 GB at 100M lines (docs/performance.md).
+    dbt.ref("int_customer_rfm_snapshots")
     # The vars arrive through the config in recommendation_evaluation.yml; re-validated here.
     # The segment vars refit segment_popularity's segments on the training period.
     settings = validate_settings(
