@@ -102,7 +102,7 @@ def pair_counts(
     )
 
 
-@one_matrix_model_at_a_time()
+@one_matrix_model_at_a_time
 def product_pairs(session, order_products, min_orders: int) -> pa.Table:
     """int_product_pairs: every pair of products seen together in at least `min_orders` sale
     orders, from the int_order_products relation (one row per order and product).

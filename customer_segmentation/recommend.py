@@ -338,7 +338,7 @@ def evaluation_sample(session, order_products):
     return session.from_arrow(pa.table({"customer_id": chosen})).set_alias("sample")
 
 
-@one_matrix_model_at_a_time()
+@one_matrix_model_at_a_time
 def recommendation_evaluation(
     session,
     order_products,
@@ -414,7 +414,7 @@ RECOMMENDATION_SCHEMA = pa.schema(
 )
 
 
-@one_matrix_model_at_a_time()
+@one_matrix_model_at_a_time
 def customer_recommendations(
     session,
     order_products,
