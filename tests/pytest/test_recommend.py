@@ -273,12 +273,14 @@ def test_pruned_similarity_keeps_the_nearest_neighbours(monkeypatch):
 
 
 def test_small_batches_and_blocks_give_the_same_results(monkeypatch):
-    # customers straddling two fetched batches, and whole-matrix products summed over many
-    # blocks of customers, must give what one batch and one block give
+    # customers straddling two fetched batches, the matrix read in many ranges of customers,
+    # and whole-matrix products summed over many blocks of customers, must give what one
+    # batch, one range and one block give
     lines = planted_lines(groups=4, per_group=30)
     whole = evaluation(lines)
     inputs, _ = training_of(lines)
     monkeypatch.setattr(recommend, "BATCH_ROWS", 7)
+    monkeypatch.setattr(recommend, "ROWS_PER_PART", 13)
     monkeypatch.setattr(recommenders, "ENTRIES_PER_BLOCK", 11)
     batched, _ = training_of(lines)
     assert_same_training(inputs, batched)
@@ -399,3 +401,18 @@ def test_matrix_models_take_turns_only_above_the_row_threshold(
         results = list(pool.map(lambda call: model(*call), calls))
     assert results == ["a", "b"]
     assert most[0] == (2 if side_by_side else 1)
+
+
+def test_customer_ranges_cover_every_customer_once_in_order(monkeypatch):
+    con = duckdb.connect()
+    # customer c holds c rows: 1 + 2 + ... + 10 = 55 rows
+    lines = con.sql("select c as customer_id from range(1, 11) r(c), range(10) s(i) where i < c")
+    assert recommend.customer_ranges(lines) == ["true"]
+    monkeypatch.setattr(recommend, "ROWS_PER_PART", 12)
+    filters = recommend.customer_ranges(lines)
+    parts = [lines.filter(f).aggregate("customer_id").fetchnumpy()["customer_id"] for f in filters]
+    assert sorted(c for part in parts for c in part) == list(range(1, 11))
+    assert [max(part) for part in parts] == sorted(max(part) for part in parts)
+    # rows held up to each customer: 1, 3, 6, 10, 15, 21, 28, 36, 45, 55; a range starts at
+    # the customer whose rows pass 12, 24, 36 and 48: customers 5, 7, 9 and 10
+    assert [sorted(part.tolist()) for part in parts] == [[1, 2, 3, 4], [5, 6], [7, 8], [9], [10]]
