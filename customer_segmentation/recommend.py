@@ -64,9 +64,9 @@ BATCH_ROWS = 1_000_000
 # Order-product rows DuckDB aggregates and sorts at once while the training matrix is built:
 # above it the customers are read in ranges of ids holding about this many rows each, one scan
 # per range, so that DuckDB's share stays bounded. At 100M lines customer_recommendations alone
-# peaked at 2.04 GB instead of 2.96 GB (1.98 GB instead of 2.96 GB while the matrix was read),
-# in 77.4 s instead of 67.4 s (the same 7,882,520 rows); in the build it was the largest model
-# at the build's peak (3.85-4.04 GB).
+# peaked at 1.84 GB instead of 2.96 GB while the matrix was read (ranges, and the arrays filled
+# in place), 1.99 GB while ranking, with the same 7,882,520 rows; in the build it was the
+# largest model at the build's peak (3.85-4.16 GB).
 ROWS_PER_PART = 20_000_000
 # The evaluation trains and tests on all customers up to this many, else on a deterministic
 # sample of them (segmentation.features.sample_positions): its memory and time stay bounded
@@ -156,9 +156,10 @@ def new_purchase_pairs(order_products, split: Split):
     )
 
 
-def customer_ranges(lines) -> list[str]:
+def customer_ranges(lines) -> tuple[list[str], int]:
     """Filters on customer_id that split `lines` into ascending ranges of customers holding
-    about ROWS_PER_PART rows each (one filter taking every row when they are fewer)."""
+    about ROWS_PER_PART rows each (one filter taking every row when they are fewer), and the
+    number of rows."""
     per_customer = (
         lines.aggregate("customer_id, count(*) as n", "customer_id")
         .order("customer_id")
@@ -167,12 +168,13 @@ def customer_ranges(lines) -> list[str]:
     ids = np.asarray(per_customer["customer_id"], dtype=np.int64)
     held = np.cumsum(np.asarray(per_customer["n"], dtype=np.int64))
     if len(ids) == 0 or held[-1] <= ROWS_PER_PART:
-        return ["true"]
+        return ["true"], int(held[-1]) if len(ids) else 0
     # a range starts at the first customer past each multiple of ROWS_PER_PART rows
     starts = np.searchsorted(held, np.arange(ROWS_PER_PART, held[-1], ROWS_PER_PART), "right")
     edges = [int(ids[0]), *(int(ids[i]) for i in np.unique(starts) if 0 < i < len(ids))]
     edges.append(int(ids[-1]) + 1)
-    return [f"customer_id >= {low} and customer_id < {high}" for low, high in pairwise(edges)]
+    ranges = [f"customer_id >= {low} and customer_id < {high}" for low, high in pairwise(edges)]
+    return ranges, int(held[-1])
 
 
 def interactions(session, order_products, before: date) -> Interactions:
@@ -190,8 +192,16 @@ def interactions(session, order_products, before: date) -> Interactions:
             }
         )
     )
-    ids, counts, products, orders = [], [], [], []
-    for customers in customer_ranges(lines):
+    ranges, rows = customer_ranges(lines)
+    # Every cell counts at least one row, so `rows` bounds the cells: the arrays are filled in
+    # place as the batches come, with no list of batches and no concatenated copy (at 100M
+    # lines that copy was the build's peak). np.empty leaves the pages past the last cell
+    # untouched, so they never take memory.
+    indices = np.empty(rows, dtype=np.int32)
+    data = np.empty(rows, dtype=np.int32)
+    filled = 0
+    ids, counts = [], []
+    for customers in ranges:
         cells = (
             lines.filter(customers)
             .join(index.set_alias("codes"), "stock_code")
@@ -208,12 +218,11 @@ def interactions(session, order_products, before: date) -> Interactions:
             starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]])
             ids.append(customer[starts])
             counts.append(np.diff(np.r_[starts, len(customer)]))
-            products.append(batch.column("product_index").to_numpy().astype(np.int32))
-            orders.append(batch.column("orders").to_numpy().astype(np.int32))
-    indices = np.concatenate(products) if products else np.zeros(0, np.int32)
-    del products
-    data = np.concatenate(orders) if orders else np.zeros(0, np.int32)
-    del orders
+            end = filled + batch.num_rows
+            indices[filled:end] = batch.column("product_index").to_numpy()
+            data[filled:end] = batch.column("orders").to_numpy()
+            filled = end
+    indices, data = indices[:filled], data[:filled]
     customer_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
     per_customer = np.concatenate(counts) if counts else np.zeros(0, np.int64)
     # a customer whose rows straddle two batches appears twice in a row: merge the runs

@@ -407,9 +407,10 @@ def test_customer_ranges_cover_every_customer_once_in_order(monkeypatch):
     con = duckdb.connect()
     # customer c holds c rows: 1 + 2 + ... + 10 = 55 rows
     lines = con.sql("select c as customer_id from range(1, 11) r(c), range(10) s(i) where i < c")
-    assert recommend.customer_ranges(lines) == ["true"]
+    assert recommend.customer_ranges(lines) == (["true"], 55)
     monkeypatch.setattr(recommend, "ROWS_PER_PART", 12)
-    filters = recommend.customer_ranges(lines)
+    filters, rows = recommend.customer_ranges(lines)
+    assert rows == 55
     parts = [lines.filter(f).aggregate("customer_id").fetchnumpy()["customer_id"] for f in filters]
     assert sorted(c for part in parts for c in part) == list(range(1, 11))
     assert [max(part) for part in parts] == sorted(max(part) for part in parts)
