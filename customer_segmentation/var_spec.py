@@ -132,7 +132,15 @@ def problem(name: str, value: object, values: Mapping[str, object] | None = None
     elif kind == "date":
         if isinstance(value, dt.date):
             value = value.isoformat()
-        return _date_problem(entry, value)
+        found = _date_problem(entry, value)
+        other = entry.get("at_least")
+        if found is None and other is not None:
+            floor = (values or {}).get(other, default(other))
+            floor = floor.isoformat() if isinstance(floor, dt.date) else floor
+            iso = isinstance(floor, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", floor)
+            if iso and value < floor:
+                return f"must be at least {other} ({floor})"
+        return found
     elif kind == "integer":
         if not _is_integer(value) or not lo <= value <= hi:
             null = f"null ({entry['null_means']}) or " if "null_means" in entry else ""
@@ -193,6 +201,8 @@ def allowed(entry: Mapping[str, Any]) -> str:
         text = "`true` or `false`"
     elif kind == "date":
         text = f"an ISO date (YYYY-MM-DD) from {lo} to {hi}"
+        if entry.get("at_least"):
+            text += f", at least `{entry['at_least']}`"
     elif kind == "integer":
         text = f"a whole number from {lo} to {hi}"
         if entry.get("at_least"):

@@ -77,6 +77,15 @@
                 {%- set ns.problem = 'is not a valid calendar date' -%}
             {%- endif -%}
         {%- endif -%}
+        {#- a date var that may not be before another (max_invoice_date >= min_invoice_date) -#}
+        {%- set floor = var(entry['at_least']) if entry.get('at_least') else none -%}
+        {%- if floor is not none and floor is not string and floor.isoformat is defined -%}
+            {%- set floor = floor.isoformat() -%}
+        {%- endif -%}
+        {%- if ns.problem is none and floor is string
+              and re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', floor) and value < floor -%}
+            {%- set ns.problem = 'must be at least ' ~ entry['at_least'] ~ ' (' ~ floor ~ ')' -%}
+        {%- endif -%}
 
     {%- elif kind == 'integer' -%}
         {%- set other = entry.get('at_least') -%}

@@ -6,8 +6,8 @@
 
     Types and their keys: path (suffixes), enum (choices), codes (a list of strings matching
     `pattern`; item, example, pattern_help), number (a finite number within `range`), boolean,
-    date (ISO date within `range`), integer (whole number within `range`; `at_least` names a
-    var it may not be below), choices (a non-empty list of `choices` without repeats; item).
+    date (ISO date within `range`), integer (whole number within `range`); for dates and
+    integers `at_least` names a var it may not be below, choices (a non-empty list of `choices` without repeats; item).
     `null_means` allows null and says what it stands for. -#}
 {% macro var_spec() -%}
 {%- set spec -%}
@@ -24,6 +24,24 @@ invoice_date_format:
   help: >-
     How dates like 01/12/2010 are read: auto (per file, from its values), month_first,
     day_first, or iso (only ISO timestamps).
+
+min_invoice_date:
+  default: "1990-01-01"
+  type: date
+  range: ["1900-01-01", "2999-12-31"]
+  help: >-
+    Lines invoiced before this day are quarantined as invoice_date_out_of_range (a date
+    mistyped or a year read wrong).
+
+max_invoice_date:
+  default: null
+  type: date
+  range: ["1900-01-01", "2999-12-31"]
+  at_least: min_invoice_date
+  null_means: the day after the day the build runs (UTC)
+  help: >-
+    Lines invoiced after this day are quarantined as invoice_date_out_of_range (a line in the
+    future would make every recency and forecast wrong).
 
 exclude_stock_codes:
   default: ["POST", "DOT", "M", "m", "D", "S", "C2", "BANK CHARGES", "AMAZONFEE", "CRUK",

@@ -227,7 +227,11 @@ def same_work_steps() -> list[tuple[str, str]]:
     the project's default vars: each a quoted literal, a number or a boolean from the spec."""
     from customer_segmentation import var_spec
 
-    for name, value in (("guest_policy", "exclude"), ("as_of_date", None)):
+    for name, value in (
+        ("guest_policy", "exclude"),
+        ("as_of_date", None),
+        ("max_invoice_date", None),
+    ):
         if var_spec.default(name) != value:  # the SQL is written for these two
             raise ValueError(f"same-work reference: written for {name} = {value!r}")
     buckets = int(var_spec.default("rfm_score_buckets"))
@@ -238,6 +242,7 @@ def same_work_steps() -> list[tuple[str, str]]:
         ),
         "excluded_country": f"country in ({', '.join(countries)})" if countries else "false",
         "min_unit_price": repr(float(var_spec.default("min_unit_price"))),
+        "min_invoice_date": sql_literal(var_spec.default("min_invoice_date")),
         "drop_exact_duplicates": "true" if var_spec.default("drop_exact_duplicates") else "false",
         "buckets": str(buckets),
         "cell_separator": sql_literal("-" if buckets > 9 else ""),

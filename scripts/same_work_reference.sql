@@ -18,24 +18,31 @@
 -- 100M lines).
 
 -- step: date_format
--- Month or day first for the file, as stg_invoice_date_formats decides with `auto`: the
--- reading with more rows only it can read wins; a tie with rows on both sides, or every row
--- ambiguous with readings that differ, fails.
+-- Month or day first for the file, as stg_invoice_date_formats decides with `auto` for one
+-- file: the reading only some rows allow wins when no row allows only the other; rows of
+-- both kinds, or every row ambiguous with readings that differ, fail.
 set variable invoice_date_format = (
     with
 
     slash_dates as (
 
         select
-            try_cast(
-                regexp_extract(trim(invoice_date), '^([0-9]{1,2})/([0-9]{1,2})/[0-9]{4}', 1)
-                as integer
-            ) as first_number,
-            try_cast(
-                regexp_extract(trim(invoice_date), '^([0-9]{1,2})/([0-9]{1,2})/[0-9]{4}', 2)
-                as integer
-            ) as second_number
+            regexp_extract(
+                trim(invoice_date),
+                '^([0-9]{1,2})/([0-9]{1,2})/(?:[0-9]{4}|[0-9]{2})(?:[^0-9]|$)',
+                ['first_number', 'second_number']
+            ) as parts
         from raw_lines
+        where contains(invoice_date, '/')
+
+    ),
+
+    numbers as (
+
+        select
+            try_cast(parts.first_number as integer) as first_number,
+            try_cast(parts.second_number as integer) as second_number
+        from slash_dates
 
     ),
 
@@ -53,16 +60,16 @@ set variable invoice_date_format = (
                 and second_number between 1 and 12
                 and first_number != second_number
             ) as ambiguous_rows
-        from slash_dates
+        from numbers
 
     )
 
     select
         case
-            when month_first_only_rows > day_first_only_rows then 'month_first'
-            when day_first_only_rows > month_first_only_rows then 'day_first'
-            when month_first_only_rows > 0
-                then error('invoice dates read month first and day first in as many rows')
+            when month_first_only_rows > 0 and day_first_only_rows > 0
+                then error('invoice dates read only month first in some rows, only day first in others')
+            when month_first_only_rows > 0 then 'month_first'
+            when day_first_only_rows > 0 then 'day_first'
             when ambiguous_rows > 0
                 then error('invoice dates read both ways in every row, and the readings differ')
             else 'month_first'
@@ -102,7 +109,18 @@ parsed as (
         try_cast(unit_price_text as decimal(18, 4)) as unit_price,
         try_cast(customer_id_text as double) as customer_id_number,
         coalesce(
+            (
+                unit_price_text like '%._____%'
+                or contains(unit_price_text, 'e')
+                or contains(unit_price_text, 'E')
+            )
+            and try_cast(unit_price_text as decimal(38, 18))
+            != try_cast(unit_price_text as decimal(18, 4)),
+            false
+        ) as is_unit_price_too_precise,
+        coalesce(
             case
+                when not invoice_date_text glob '[0-9][0-9][0-9][0-9][-/]*' then null
                 when
                     length(invoice_date_text) > 16
                     and (
@@ -125,9 +143,15 @@ parsed as (
             end,
             case getvariable('invoice_date_format')
                 when 'month_first'
-                    then try_strptime(invoice_date_text, ['%m/%d/%Y %H:%M', '%m/%d/%Y %H:%M:%S'])
+                    then try_strptime(
+                            invoice_date_text,
+                            ['%m/%d/%y %H:%M', '%m/%d/%y %H:%M:%S', '%m/%d/%Y %H:%M', '%m/%d/%Y %H:%M:%S']
+                        )
                 when 'day_first'
-                    then try_strptime(invoice_date_text, ['%d/%m/%Y %H:%M', '%d/%m/%Y %H:%M:%S'])
+                    then try_strptime(
+                            invoice_date_text,
+                            ['%d/%m/%y %H:%M', '%d/%m/%y %H:%M:%S', '%d/%m/%Y %H:%M', '%d/%m/%Y %H:%M:%S']
+                        )
             end
         ) as invoiced_at
     from trimmed
@@ -175,7 +199,13 @@ select
             then 'missing_required_field'
         when quantity is null then 'invalid_quantity'
         when unit_price is null then 'invalid_unit_price'
+        when is_unit_price_too_precise then 'unit_price_too_precise'
         when invoiced_at is null then 'invalid_invoice_date'
+        -- the window's end is the day after the build day (max_invoice_date's default)
+        when
+            invoiced_at < cast(@min_invoice_date@ as date)
+            or invoiced_at >= cast(timezone('UTC', now()) as date) + interval 2 day
+            then 'invoice_date_out_of_range'
         when customer_id_text is not null and customer_id is null then 'invalid_customer_id'
         when
             abs(quantity) >= 1000000000

@@ -4,6 +4,7 @@
 {%- set excluded_codes = validated_var('exclude_stock_codes') %}
 {%- set excluded_countries = validated_var('excluded_countries') %}
 {%- set min_unit_price = validated_var('min_unit_price') %}
+{%- set date_window = invoice_date_window() %}
 {#- Exact codes are one IN list; `*` is a wildcard: LIKE with `_` and `%` escaped. -#}
 {%- set exact_codes = [] %}
 {%- set code_conditions = [] %}
@@ -71,7 +72,13 @@ rule_checked as (
                 then 'missing_required_field'
             when quantity is null then 'invalid_quantity'
             when unit_price is null then 'invalid_unit_price'
+            when is_unit_price_too_precise then 'unit_price_too_precise'
             when invoiced_at is null then 'invalid_invoice_date'
+            when
+                invoiced_at < cast({{ sql_string_literal(date_window.min) }} as date)
+                or invoiced_at >= cast({{ sql_string_literal(date_window.max) }} as date)
+                + interval 1 day
+                then 'invoice_date_out_of_range'
             when customer_id_text is not null and customer_id is null
                 then 'invalid_customer_id'
             -- the line amount must fit fct_order_lines.line_amount, decimal(18,4), and a
@@ -95,7 +102,7 @@ rule_checked as (
 
 final as (
 
-    select * exclude (is_excluded_stock_code, is_excluded_country)
+    select * exclude (is_excluded_stock_code, is_excluded_country, is_unit_price_too_precise)
     from rule_checked
 
 )

@@ -1,11 +1,15 @@
 -- How each input file writes its invoice dates with slashes: month first (`12/1/2010 8:26`,
--- the Kaggle CSV) or day first (`01/12/2010 08:26`, a UK export). Var `invoice_date_format`
--- fixes it for every file; `auto` decides per file from the values: a row whose first
--- number is above 12 can only be day first, one whose second number is above 12 only month
--- first; the reading with more such rows wins (the other's rows fail as invalid dates). A
--- file where every row reads both ways and the readings disagree fails the build.
+-- the Kaggle CSV) or day first (`01/12/2010 08:26`, a UK export), with a four- or two-digit
+-- year. Var `invoice_date_format` fixes it for every file; `auto` decides per file from the
+-- values: a row whose first number is above 12 can only be day first, one whose second number
+-- is above 12 only month first. A file with rows of only one kind takes that reading; a file
+-- with rows of both kinds fails the build (it cannot be read by one rule). A file in which
+-- every date reads both ways (an export of a month's first twelve days) takes the reading the
+-- files that decide for themselves share; when none does, the build fails naming the file.
 {{ config(materialized='table') }}
 {%- set date_format = validated_var('invoice_date_format') %}
+{%- set fix = 'set the dbt var invoice_date_format (month_first for 12/1/2010 = 1 December, '
+    ~ 'day_first for 1/12/2010 = 1 December, or iso)' %}
 
 with
 
@@ -17,15 +21,17 @@ raw_lines as (
 
 date_parts as (
 
-    -- the two leading numbers of `n/n/yyyy ...` (nulls for other forms), as text; the
-    -- regular expression runs only on dates with a slash (an ISO or typed date has none)
+    -- the two leading numbers of `n/n/yyyy ...` or `n/n/yy ...` (nulls for other forms), as
+    -- text; the regular expression runs only on dates with a slash (an ISO or typed date has
+    -- none)
     select
         source_file,
+        source_row,
         case
             when contains(invoice_date, '/')
                 then regexp_extract(
                         trim(invoice_date),
-                        '^([0-9]{1,2})/([0-9]{1,2})/[0-9]{4}',
+                        '^([0-9]{1,2})/([0-9]{1,2})/(?:[0-9]{4}|[0-9]{2})(?:[^0-9]|$)',
                         ['first_number', 'second_number']
                     )
         end as parts
@@ -37,6 +43,7 @@ slash_dates as (
 
     select
         date_parts.source_file,
+        date_parts.source_row,
         try_cast(date_parts.parts.first_number as integer) as first_number,
         try_cast(date_parts.parts.second_number as integer) as second_number
     from date_parts
@@ -57,47 +64,94 @@ evidence as (
             where first_number between 1 and 12
             and second_number between 1 and 12
             and first_number != second_number
-        ) as ambiguous_rows
+        ) as ambiguous_rows,
+        min(source_row) filter (
+            where second_number > 12 and first_number between 1 and 12
+        ) as first_month_first_only_row,
+        min(source_row) filter (
+            where first_number > 12 and second_number between 1 and 12
+        ) as first_day_first_only_row
     from slash_dates
     group by source_file
+
+),
+
+own_readings as (
+
+    -- what the file's own rows say: one reading, both (a conflict), or nothing
+    select
+        *,
+        case
+            when month_first_only_rows > 0 and day_first_only_rows > 0 then 'both'
+            when month_first_only_rows > 0 then 'month_first'
+            when day_first_only_rows > 0 then 'day_first'
+        end as own_reading
+    from evidence
+
+),
+
+shared_reading as (
+
+    -- the reading every file that decides for itself shares (null when none decides, or
+    -- when they disagree), for the files whose every date reads both ways
+    select
+        case
+            when count(distinct own_reading) = 1 then min(own_reading)
+        end as shared_format,
+        string_agg(distinct own_reading, ' and ' order by own_reading) as readings_found
+    from own_readings
+    where own_reading in ('month_first', 'day_first')
 
 ),
 
 decided as (
 
     select
-        source_file,
-        month_first_only_rows,
-        day_first_only_rows,
-        ambiguous_rows,
+        own_readings.source_file,
+        own_readings.month_first_only_rows,
+        own_readings.day_first_only_rows,
+        own_readings.ambiguous_rows,
         {%- if date_format != 'auto' %}
             {{ sql_string_literal(date_format) }} as invoice_date_format,
-            false as is_detected
+            'var' as decided_by
         {%- else %}
             case
-                when month_first_only_rows > day_first_only_rows then 'month_first'
-                when day_first_only_rows > month_first_only_rows then 'day_first'
-                when month_first_only_rows > 0
+                when own_readings.own_reading = 'both'
                     then error(
-                            'Invoice dates of ' || source_file || ' read month first in '
-                            || month_first_only_rows || ' rows and day first in as many: cannot '
-                            || 'tell which; set the dbt var invoice_date_format (month_first, '
-                            || 'day_first or iso)'
+                            'Invoice dates of ' || own_readings.source_file || ' read only month '
+                            || 'first in ' || own_readings.month_first_only_rows || ' rows (the '
+                            || 'first is row ' || own_readings.first_month_first_only_row
+                            || ') and only day first in ' || own_readings.day_first_only_rows
+                            || ' rows (the first is row ' || own_readings.first_day_first_only_row
+                            || '): the file mixes two date orders and cannot be read by one '
+                            || 'rule. Split it by date order, or set the dbt var '
+                            || 'invoice_date_format (month_first or day_first) to read every row '
+                            || 'that way and quarantine the rows that do not fit'
                         )
-                when ambiguous_rows > 0
-                    then error(
-                            'Invoice dates of ' || source_file || ' read both month first and day '
-                            || 'first in every row, and the two readings differ in '
-                            || ambiguous_rows || ' rows: set the dbt var invoice_date_format '
-                            || '(month_first for 12/1/2010 = 1 December, day_first for '
-                            || '1/12/2010 = 1 December, or iso)'
+                when own_readings.own_reading is not null then own_readings.own_reading
+                -- each slash date reads the same both ways (1/1, 2/2, ...), or there is none
+                when own_readings.ambiguous_rows = 0 then 'month_first'
+                when shared_reading.shared_format is not null then shared_reading.shared_format
+                else error(
+                        'Invoice dates of ' || own_readings.source_file || ' read both month '
+                        || 'first and day first in every row, and the two readings differ in '
+                        || own_readings.ambiguous_rows || ' rows; '
+                        || coalesce(
+                            'the other input files read ' || shared_reading.readings_found
+                            || ', so they do not decide it either',
+                            'no other input file decides it'
                         )
-                -- no slash dates, or each reads the same both ways (1/1, 2/2, ...)
-                else 'month_first'
+                        || ': ' || {{ sql_string_literal(fix) }}
+                    )
             end as invoice_date_format,
-            true as is_detected
+            case
+                when own_readings.own_reading is not null then 'this_file'
+                when own_readings.ambiguous_rows = 0 then 'no_difference'
+                else 'other_files'
+            end as decided_by
         {%- endif %}
-    from evidence
+    from own_readings
+    cross join shared_reading
 
 ),
 
@@ -106,7 +160,7 @@ final as (
     select
         cast(source_file as varchar) as source_file,
         cast(invoice_date_format as varchar) as invoice_date_format,
-        is_detected,
+        cast(decided_by as varchar) as decided_by,
         month_first_only_rows,
         day_first_only_rows,
         ambiguous_rows

@@ -170,8 +170,8 @@ def test_day_first_export_reads_the_same_months_as_month_first(tmp_path):
     lines = "select count(*) from marts.fct_order_lines"
     assert actual.query(lines) == expected.query(lines)
     assert actual.query(
-        "select invoice_date_format, is_detected from staging.stg_invoice_date_formats"
-    ) == [("day_first", True)]
+        "select invoice_date_format, decided_by from staging.stg_invoice_date_formats"
+    ) == [("day_first", "this_file")]
     assert expected.query("select invoice_date_format from staging.stg_invoice_date_formats") == [
         ("month_first",)
     ]

@@ -143,6 +143,14 @@ CASES = [
     ),
     ("invoice_date_format", ["auto", "iso", "ISO", "", None, 1, ["auto"]]),
     (
+        "min_invoice_date",
+        ["1990-01-01", dt.date(2000, 1, 1), "1899-12-31", "2011-02-30", None, "1990'; --", 1990],
+    ),
+    (
+        "max_invoice_date",
+        [None, "2030-12-31", dt.date(2030, 1, 1), "1989-12-31", "3000-01-01", "tomorrow"],
+    ),
+    (
         "exclude_stock_codes",
         [
             [],
@@ -263,6 +271,30 @@ def test_dbt_and_python_agree(name, value):
 def test_segment_k_max_is_at_least_segment_k_min(cli_vars, problem):
     message = dbt_message("segment_k_max", cli_vars)
     assert message == python_message("segment_k_max", cli_vars)
+    assert (message is None) == (problem is None)
+    if problem:
+        assert message.endswith(f" {problem}.")
+
+
+@pytest.mark.parametrize(
+    ("cli_vars", "problem"),
+    [
+        (
+            {"min_invoice_date": "2011-01-01", "max_invoice_date": "2010-12-31"},
+            "must be at least min_invoice_date (2011-01-01)",
+        ),
+        (
+            {"min_invoice_date": dt.date(2011, 1, 1), "max_invoice_date": dt.date(2010, 12, 31)},
+            "must be at least min_invoice_date (2011-01-01)",
+        ),
+        ({"min_invoice_date": "2011-01-01", "max_invoice_date": "2011-01-01"}, None),
+        ({"min_invoice_date": "2011-01-01", "max_invoice_date": None}, None),
+        ({"min_invoice_date": "x", "max_invoice_date": "2010-12-31"}, None),  # min's own check
+    ],
+)
+def test_max_invoice_date_is_at_least_min_invoice_date(cli_vars, problem):
+    message = dbt_message("max_invoice_date", cli_vars)
+    assert message == python_message("max_invoice_date", cli_vars)
     assert (message is None) == (problem is None)
     if problem:
         assert message.endswith(f" {problem}.")
