@@ -18,21 +18,25 @@ The record rules (RFC 4180; on a well-formed file DuckDB's reader finds the same
 DuckDB's reader skips blank lines and reads everything after a quote that never closes into
 one field, so a file with blank or unparseable rows is read from a repaired copy
 (`write_repaired`) in which each such row is one DuckDB reads as one row. The same pass
-decides the encoding (UTF-8 if the whole file decodes, else ISO-8859-1) and hashes the file.
+hashes the file and decides its encoding (`Encoding`): UTF-8 when the whole file decodes as
+UTF-8; else Windows-1252 when it holds one of that code page's characters in bytes 0x80-0x9F
+(curly quotes, the euro sign, dashes: DuckDB reads no such file, so it is read from a copy
+transcoded to UTF-8), else ISO-8859-1. A file that is mostly UTF-8 with a few bytes that are
+not, a byte no supported encoding maps to a character, and a UTF-16 file fail naming the
+file, the line and the bytes.
 Quotes and line ends are found with numpy a block at a time; a Python loop runs only over
 the quotes of a block whose quoting is irregular.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import gzip
 import hashlib
 import io
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +63,7 @@ class CsvScan:
 
     path: Path
     sha256: str  # of the file as stored (compressed or not)
-    encoding: str  # 'utf-8' or 'latin-1'
+    encoding: str  # 'utf-8', 'latin-1' or 'windows-1252'
     header: list[str]
     delimiter: str
     data_rows: int  # records after the header; blank rows count, blank lines at the end do not
@@ -70,8 +74,9 @@ class CsvScan:
 
     @property
     def needs_repair(self) -> bool:
-        """True when DuckDB cannot read the file as it lies with these row numbers."""
-        return bool(self.edits)
+        """True when DuckDB cannot read the file as it lies with these row numbers (or, for
+        Windows-1252, in its encoding)."""
+        return bool(self.edits) or self.encoding == WINDOWS_1252
 
 
 def open_binary(path: Path) -> io.BufferedIOBase:
@@ -314,28 +319,95 @@ class _Machine:
         line_ends_before(n)
 
 
-class _Utf8Check:
-    """Feeds the bytes through a UTF-8 decoder; `valid` turns false at the first bad byte."""
+UTF_8, LATIN_1, WINDOWS_1252 = "utf-8", "latin-1", "windows-1252"
+#: Bytes 0x80-0x9F that Windows-1252 leaves undefined (ISO-8859-1 has control codes there).
+CP1252_UNDEFINED = np.array([0x81, 0x8D, 0x8F, 0x90, 0x9D], dtype=np.uint8)
+
+
+class _EncodingCheck:
+    """Counts, over the blocks of the file, the non-ASCII characters that decode as UTF-8
+    and the bytes that do not, and where the first bad byte, the first byte of 0x80-0x9F and
+    the first byte Windows-1252 leaves undefined lie (offsets in the decompressed bytes).
+    Blocks end at line ends, so no UTF-8 sequence is split between two."""
 
     def __init__(self) -> None:
-        self.decoder = codecs.getincrementaldecoder("utf-8")()
-        self.valid = True
+        self.utf8_chars = 0  # non-ASCII characters that decode as UTF-8
+        self.bad_sequences = 0  # byte sequences that do not
+        self.first_bad: tuple[int, bytes] | None = None
+        self.first_c1 = -1
+        self.first_undefined = -1
 
-    def __call__(self, chunk: bytes) -> None:
-        if not self.valid or (chunk.isascii() and not self.decoder.getstate()[0]):
+    def __call__(self, base: int, chunk: bytes) -> None:
+        if chunk.isascii():
             return
-        try:
-            self.decoder.decode(chunk)
-        except UnicodeDecodeError:
-            self.valid = False
+        text = chunk.decode("utf-8", errors="replace")
+        bad = text.count("\ufffd") - chunk.count("\ufffd".encode())  # a real U+FFFD is text
+        data = np.frombuffer(chunk, dtype=np.uint8)
+        ascii_bytes = int(np.count_nonzero(data < 0x80))
+        self.utf8_chars += len(text) - ascii_bytes - bad
+        if bad:
+            self.bad_sequences += bad
+            if self.first_bad is None:
+                try:
+                    chunk.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    self.first_bad = (base + exc.start, chunk[exc.start : exc.end])
+        if self.first_c1 < 0:
+            c1 = np.flatnonzero((data >= 0x80) & (data <= 0x9F))
+            if len(c1):
+                self.first_c1 = base + int(c1[0])
+        if self.first_undefined < 0:
+            undefined = np.flatnonzero(np.isin(data, CP1252_UNDEFINED))
+            if len(undefined):
+                self.first_undefined = base + int(undefined[0])
 
-    def finish(self) -> bool:
-        if self.valid:
-            try:
-                self.decoder.decode(b"", final=True)
-            except UnicodeDecodeError:
-                self.valid = False
-        return self.valid
+    def encoding(self, path: Path, newline: int) -> str:
+        """The file's encoding, or CsvScanError naming the line and bytes no supported
+        encoding reads."""
+        if self.first_bad is None:
+            return UTF_8
+        offset, raw = self.first_bad
+        if self.utf8_chars >= self.bad_sequences:
+            raise CsvScanError(
+                f"{path}: line {_line_number(path, offset, newline):,} holds bytes that are not "
+                f"UTF-8 ({_hex(raw)}), though the file's other non-ASCII text is UTF-8 "
+                f"({self.utf8_chars:,} characters against {self.bad_sequences:,} such bytes): "
+                "the file mixes two encodings. Save it again in one (UTF-8)"
+            )
+        if self.first_undefined >= 0:
+            with open_binary(path) as fh:
+                _copy(fh, None, self.first_undefined)
+                byte = fh.read(1)
+            raise CsvScanError(
+                f"{path}: line {_line_number(path, self.first_undefined, newline):,} holds the "
+                f"byte {_hex(byte)}, which is no character in any encoding read here (UTF-8, "
+                "Windows-1252, ISO-8859-1): the file is in another encoding or damaged. Save it "
+                "again as UTF-8"
+            )
+        return WINDOWS_1252 if self.first_c1 >= 0 else LATIN_1
+
+
+def _hex(raw: bytes) -> str:
+    return " ".join(f"0x{b:02X}" for b in raw)
+
+
+def _line_number(path: Path, offset: int, newline: int) -> int:
+    """1-based physical line (the header is line 1) that holds byte `offset`."""
+    count = 1
+    for base, chunk in _blocks(path, newline):
+        if base + len(chunk) > offset:
+            return count + chunk.count(bytes([newline]), 0, offset - base)
+        count += chunk.count(bytes([newline]))
+    return count
+
+
+def _check_not_utf16(path: Path, head: bytes) -> None:
+    """UTF-16 (or UTF-32) has a byte-order mark or NUL bytes in every ASCII character."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:4096]:
+        raise CsvScanError(
+            f"{path}: the file is UTF-16 encoded (a byte-order mark or NUL bytes in its first "
+            'line), which is not read here: save it as CSV in UTF-8 (Excel: "CSV UTF-8")'
+        )
 
 
 def _line_end_after(path: Path, offset: int, newline: int) -> int:
@@ -350,6 +422,7 @@ def _line_end_after(path: Path, offset: int, newline: int) -> int:
 def scan_csv(path: Path) -> CsvScan:
     """Find the records of the CSV file `path` by the rules in this module's docstring."""
     head, newline = _first_line(path)
+    _check_not_utf16(path, head)
     head = head.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r")
     if not head.strip():
         raise CsvScanError(f"{path}: the file is empty (no header row)")
@@ -358,7 +431,7 @@ def scan_csv(path: Path) -> CsvScan:
 
     compressed = path.name.lower().endswith(".gz")
     digest = hashlib.sha256()
-    utf8 = _Utf8Check()
+    check = _EncodingCheck()
     records = _Records()
     hashed = size = start = 0
     while True:
@@ -368,7 +441,7 @@ def scan_csv(path: Path) -> CsvScan:
                 end = base + len(chunk)
                 if end > hashed:  # each byte once through the hash and the UTF-8 check
                     fresh = chunk[max(hashed - base, 0) :]
-                    utf8(fresh)
+                    check(max(hashed, base), fresh)
                     if not compressed:
                         digest.update(fresh)
                     hashed = end
@@ -391,11 +464,11 @@ def scan_csv(path: Path) -> CsvScan:
         records.add_unparseable(size, size)
     else:
         records.finish(size)
-    encoding = "utf-8" if utf8.finish() else "latin-1"
+    encoding = check.encoding(path, newline)
 
     with open_binary(path) as fh:
         header_bytes = fh.read(max(records.header_end, 0))
-    header_text = header_bytes.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r").decode(encoding)
+    header_text = header_bytes.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r").decode(_codec(encoding))
     header = next(csv.reader([header_text], delimiter=delimiter), [])
 
     last = records.last_nonblank
@@ -418,18 +491,31 @@ def scan_csv(path: Path) -> CsvScan:
     )
 
 
+def _codec(encoding: str) -> str:
+    """Python's codec for an encoding name of `CsvScan` (Windows-1252 is `cp1252`)."""
+    return "cp1252" if encoding == WINDOWS_1252 else encoding
+
+
 def write_repaired(scan: CsvScan, description_index: int, out: Path) -> None:
     """A copy of the file that DuckDB reads with the scan's rows and row numbers: a blank row
     becomes a row of empty fields, an unparseable row a row whose description field holds
-    its raw text (quoted), blank lines at the end are left out; other bytes are copied."""
+    its raw text (quoted), blank lines at the end are left out; other bytes are copied, and
+    a Windows-1252 file is transcoded to UTF-8 on the way."""
     delim = scan.delimiter.encode("latin-1")
     fields = len(scan.header)
+    transcode = (
+        (lambda raw: raw.decode("cp1252").encode("utf-8"))
+        if scan.encoding == WINDOWS_1252
+        else None
+    )
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     with open_binary(scan.path) as src, open(tmp, "wb") as dst:
         position = 0
         for start, end, kind in scan.edits:
-            _copy(src, dst, start - position)
+            _copy(src, dst, start - position, transcode)
             raw = src.read(end - start)
+            if transcode is not None:
+                raw = transcode(raw)
             cr = b"\r" if raw.endswith(b"\r") else b""
             if kind == "blank":
                 dst.write(delim * (fields - 1) + cr)
@@ -441,16 +527,23 @@ def write_repaired(scan: CsvScan, description_index: int, out: Path) -> None:
                 )
                 dst.write(cr)
             position = end
-        _copy(src, dst, scan.end_of_data - position)
+        _copy(src, dst, scan.end_of_data - position, transcode)
     os.replace(tmp, out)
 
 
-def _copy(src: io.BufferedIOBase, dst: io.BufferedIOBase | None, count: int) -> None:
-    """Copy `count` bytes from `src` to `dst` (or skip them when `dst` is None)."""
+def _copy(
+    src: io.BufferedIOBase,
+    dst: io.BufferedIOBase | None,
+    count: int,
+    transcode: Callable[[bytes], bytes] | None = None,
+) -> None:
+    """Copy `count` bytes from `src` to `dst` (or skip them when `dst` is None), passed
+    through `transcode` (a single-byte encoding: any cut between bytes is a cut between
+    characters)."""
     while count > 0:
         chunk = src.read(min(count, BLOCK_SIZE))
         if not chunk:
             return
         if dst is not None:
-            dst.write(chunk)
+            dst.write(transcode(chunk) if transcode is not None else chunk)
         count -= len(chunk)

@@ -15,9 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import glob
 import os
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import duckdb
 import pyarrow as pa
@@ -44,7 +47,7 @@ RAW_COLUMNS = list(COLUMN_SPELLINGS)
 OUTPUT_COLUMNS = ["source_file", "source_row", *RAW_COLUMNS, "has_extra_fields"]
 SUPPORTED_SUFFIXES = tuple(var_spec.SPEC["transactions_path"]["suffixes"])
 #: Bumped when the repaired copies of a CSV would come out differently.
-REPAIR_VERSION = 1
+REPAIR_VERSION = 2
 
 
 class InputError(ValueError):
@@ -98,6 +101,16 @@ def resolve_inputs(path_spec: object, project_dir: Path) -> list[InputFile]:
         raise InputError(
             f"dbt var 'transactions_path' = {path_spec!r} matches no file (looked for {full})"
         )
+    seen: dict[str, str] = {}
+    for f in files:
+        real = os.path.realpath(f)
+        if real in seen:
+            raise InputError(
+                f"dbt var 'transactions_path' = {path_spec!r} reaches the same file twice: "
+                f"{seen[real]} and {f} are both {real} (a link, or a glob that follows one); "
+                "its rows would be read twice. Point the path at each file once"
+            )
+        seen[real] = f
     out = []
     for f in files:
         lower = f.lower()
@@ -130,6 +143,33 @@ def _cell_text(value: object) -> str | None:
 
 
 def _excel_batches(f: InputFile) -> Iterator[pa.RecordBatch]:
+    """The workbook's rows; a workbook openpyxl cannot read (truncated, corrupt, not a
+    workbook) fails naming the file."""
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    unreadable = (
+        zipfile.BadZipFile,
+        InvalidFileException,
+        KeyError,
+        EOFError,
+        OSError,
+        zlib.error,
+        ElementTree.ParseError,
+        ValueError,
+        TypeError,
+    )
+    try:
+        yield from _excel_sheet_batches(f)
+    except InputError:
+        raise
+    except unreadable as exc:
+        raise InputError(
+            f"{f.path}: cannot read the Excel workbook, it is truncated or damaged "
+            f"({type(exc).__name__}: {exc}); export it again"
+        ) from exc
+
+
+def _excel_sheet_batches(f: InputFile) -> Iterator[pa.RecordBatch]:
     from openpyxl import load_workbook
 
     workbook = load_workbook(f.path, read_only=True, data_only=True)

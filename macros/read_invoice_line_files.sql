@@ -1,5 +1,5 @@
 {#- One select per input file, unioned: the rows of `stg_raw_invoice_lines`, read where the
-    files lie. `input_files` (model stg_input_files) says how to read each file; every value
+    files lie (a Windows-1252 CSV from its UTF-8 copy: DuckDB reads UTF-8 and ISO-8859-1). `input_files` (model stg_input_files) says how to read each file; every value
     from it is quoted as a literal or identifier, and the path DuckDB reads has its glob
     characters escaped (`[` `*` `?` each as a one-character class), so a file named
     `export 201[1].csv` is read, not `export 2011.csv`; and a row from any file other than the
@@ -49,7 +49,7 @@
                     ~ csv_columns | join(', ') ~ '}, delim = '
                     ~ sql_string_literal(f['delimiter'])
                     ~ ", quote = '\"', escape = '\"', encoding = "
-                    ~ sql_string_literal(f['encoding'])
+                    ~ sql_string_literal('latin-1' if f['encoding'] == 'latin-1' else 'utf-8')
                     ~ ", null_padding = true, strict_mode = false, parallel = false"
                     ~ ", filename = '__read_from')" %}
             {%- else %}  {#- parquet #}

@@ -134,6 +134,31 @@ def test_text_in_number_columns_is_quarantined(tmp_path):
     assert quantity_text == "six"
 
 
+def test_prices_finer_than_four_decimals_are_quarantined_not_rounded(tmp_path):
+    rows = [
+        GOOD[0].replace(",2.55,", ",2.55000,"),
+        GOOD[1].replace(",3.39,", ",3.39001,"),
+        GOOD[2].replace(",1.85,", ",0.00004,"),
+        GOOD[2].replace(",1.85,", ",4e-05,"),
+        GOOD[0].replace(",2.55,", ",0.0001,"),
+        GOOD[0].replace(",2.55,", ",1e3,"),
+    ]
+    result = build_cleaning(
+        tmp_path, write(tmp_path / "prices.csv", HEADER + "\n".join(rows) + "\n"), min_unit_price=-1
+    )
+    assert reasons(result) == {
+        2: "unit_price_too_precise",
+        3: "unit_price_too_precise",
+        4: "unit_price_too_precise",
+    }
+    assert result.query(
+        "select source_row, unit_price::varchar from marts.fct_order_lines order by 1"
+    ) == [(1, "2.5500"), (5, "0.0001"), (6, "1000.0000")]
+    assert result.query(
+        "select unit_price from marts.quarantined_transactions order by source_row"
+    ) == [("3.39001",), ("0.00004",), ("4e-05",)]
+
+
 def test_unparseable_dates_are_quarantined(tmp_path):
     rows = [
         GOOD[0],
@@ -294,6 +319,21 @@ def test_excel_reads_every_sheet_with_rows_per_sheet(tmp_path):
         (2, "invalid_quantity"),
         (2, "invalid_quantity"),
     ]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not_a_workbook"])
+def test_a_damaged_workbook_fails_naming_the_file(tmp_path, damage):
+    workbook = Workbook()
+    workbook.active.append(HEADER.strip().split(","))
+    workbook.active.append(GOOD[0].split(","))
+    whole = tmp_path / "whole.xlsx"
+    workbook.save(whole)
+    data = whole.read_bytes()
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(data[: len(data) * 2 // 3] if damage == "truncated" else b"PK\x03\x04junk")
+    output = fails_with(tmp_path / "b", {"transactions_path": str(path)}, "cannot read the Excel")
+    message = next(line for line in output.splitlines() if "cannot read the Excel" in line)
+    assert str(path) in message and "truncated or damaged" in message
 
 
 def test_guest_policy_per_invoice_gives_negative_ids_per_guest_invoice(tmp_path):
