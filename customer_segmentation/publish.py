@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import secrets
 import sys
 import time
@@ -606,11 +607,37 @@ def _check_not_the_build_file(serving: Path, build: Path) -> None:
 # -- the command line ------------------------------------------------------------------------
 
 
+_SIZE = re.compile(r"([0-9]+(?:[.][0-9]+)?) ?([KMGT])(i?)B", re.IGNORECASE)
+
+
+def _duckdb_threads() -> str:
+    value = os.environ.get("DUCKDB_THREADS", "2")
+    if not re.fullmatch(r"[1-9][0-9]{0,3}", value):
+        raise PublishError(f'DUCKDB_THREADS must be a whole number from 1 to 9999, not "{value}"')
+    return value
+
+
+def _duckdb_memory_limit() -> str:
+    """DUCKDB_MEMORY_LIMIT, checked as profiles.yml checks it (a size of at least 256MB)."""
+    value = os.environ.get("DUCKDB_MEMORY_LIMIT", "2GB").strip()
+    size = _SIZE.fullmatch(value)
+    megabytes = 0.0
+    if size:
+        base = 1024 if size.group(3) else 1000
+        megabytes = float(size.group(1)) * base ** ("KMGT".index(size.group(2).upper()) - 1)
+    if megabytes < 256:
+        raise PublishError(
+            "DUCKDB_MEMORY_LIMIT must be a size of at least 256MB such as 2GB or 1.5GiB, "
+            f'not "{value}"'
+        )
+    return value
+
+
 def _session_config() -> dict[str, str]:
     """Settings of the publishing DuckDB session: the same resources as the dbt profile."""
     return {
-        "threads": os.environ.get("DUCKDB_THREADS", "2"),
-        "memory_limit": os.environ.get("DUCKDB_MEMORY_LIMIT", "2GB"),
+        "threads": _duckdb_threads(),
+        "memory_limit": _duckdb_memory_limit(),
         "temp_directory": os.environ.get("DUCKDB_TEMP_DIRECTORY", "warehouse/tmp"),
         "preserve_insertion_order": "true",
         "autoinstall_known_extensions": "false",
