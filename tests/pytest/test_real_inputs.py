@@ -4,13 +4,12 @@ truncated archives and old line endings. Every input row must end up placed exac
 
 from __future__ import annotations
 
-import csv
 import gzip
-import re
 from pathlib import Path
 
 import pytest
 from conftest import build_ok, run_dbt
+from test_dates import rewrite_dates
 from test_ingest import CLEANING, GOOD, HEADER, MONTH_FIRST, build_cleaning, reasons, write
 
 from customer_segmentation.generate import generate
@@ -124,20 +123,9 @@ def test_file_names_with_star_and_question_mark(tmp_path):
 def day_first_copy(source: Path, target: Path) -> Path:
     """The file with its Kaggle dates (12/1/2010 8:26) rewritten as a UK export writes them
     (01/12/2010 08:26); nothing else changes."""
-    pattern = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2})$")
-    with (
-        open(source, encoding="latin-1", newline="") as src,
-        open(target, "w", encoding="latin-1", newline="") as dst,
-    ):
-        reader, writer = csv.reader(src), csv.writer(dst, lineterminator="\n")
-        header = next(reader)
-        writer.writerow(header)
-        column = header.index("InvoiceDate")
-        for row in reader:
-            month, day, year, hour, minute = pattern.match(row[column]).groups()
-            row[column] = f"{int(day):02d}/{int(month):02d}/{year} {int(hour):02d}:{minute}"
-            writer.writerow(row)
-    return target
+    return rewrite_dates(
+        source, target, lambda m, d, y, hh, mm, _row: f"{d:02d}/{m:02d}/{y} {hh:02d}:{mm}"
+    )
 
 
 MONTHLY = [
