@@ -101,12 +101,18 @@ parsed as (
                 when 'month_first'
                     then try_strptime(
                             invoice_date_text,
-                            ['%m/%d/%y %H:%M', '%m/%d/%y %H:%M:%S', '%m/%d/%Y %H:%M', '%m/%d/%Y %H:%M:%S']
+                            [
+                                '%m/%d/%y %H:%M', '%m/%d/%y %H:%M:%S',
+                                '%m/%d/%Y %H:%M', '%m/%d/%Y %H:%M:%S'
+                            ]
                         )
                 when 'day_first'
                     then try_strptime(
                             invoice_date_text,
-                            ['%d/%m/%y %H:%M', '%d/%m/%y %H:%M:%S', '%d/%m/%Y %H:%M', '%d/%m/%Y %H:%M:%S']
+                            [
+                                '%d/%m/%y %H:%M', '%d/%m/%y %H:%M:%S',
+                                '%d/%m/%Y %H:%M', '%d/%m/%Y %H:%M:%S'
+                            ]
                         )
             end
         ) as invoiced_at_parsed
