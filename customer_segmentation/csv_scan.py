@@ -325,14 +325,17 @@ CP1252_UNDEFINED = np.array([0x81, 0x8D, 0x8F, 0x90, 0x9D], dtype=np.uint8)
 
 
 class _EncodingCheck:
-    """Counts, over the blocks of the file, the non-ASCII characters that decode as UTF-8
-    and the bytes that do not, and where the first bad byte, the first byte of 0x80-0x9F and
-    the first byte Windows-1252 leaves undefined lie (offsets in the decompressed bytes).
-    Blocks end at line ends, so no UTF-8 sequence is split between two."""
+    """Counts, over the blocks of the file, the non-ASCII characters that are well-formed
+    UTF-8 and the bytes that are not, and where the first bad byte, the first byte of
+    0x80-0x9F and the first byte Windows-1252 leaves undefined lie (offsets in the
+    decompressed bytes). A block is decoded as UTF-8 until one fails; from then on its bytes
+    above 0x7F are classed with numpy (a lead byte followed by its continuation bytes is a
+    character), which costs little where they are few, as in an ISO-8859-1 export. Blocks end
+    at line ends, so no UTF-8 sequence is split between two."""
 
     def __init__(self) -> None:
-        self.utf8_chars = 0  # non-ASCII characters that decode as UTF-8
-        self.bad_sequences = 0  # byte sequences that do not
+        self.utf8_chars = 0  # non-ASCII characters that are well-formed UTF-8
+        self.bad_bytes = 0  # bytes above 0x7F that are not part of one
         self.first_bad: tuple[int, bytes] | None = None
         self.first_c1 = -1
         self.first_undefined = -1
@@ -340,26 +343,26 @@ class _EncodingCheck:
     def __call__(self, base: int, chunk: bytes) -> None:
         if chunk.isascii():
             return
-        text = chunk.decode("utf-8", errors="replace")
-        bad = text.count("\ufffd") - chunk.count("\ufffd".encode())  # a real U+FFFD is text
         data = np.frombuffer(chunk, dtype=np.uint8)
-        ascii_bytes = int(np.count_nonzero(data < 0x80))
-        self.utf8_chars += len(text) - ascii_bytes - bad
-        if bad:
-            self.bad_sequences += bad
-            if self.first_bad is None:
-                try:
-                    chunk.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    self.first_bad = (base + exc.start, chunk[exc.start : exc.end])
+        high = np.flatnonzero(data >= 0x80)
+        values = data[high]
         if self.first_c1 < 0:
-            c1 = np.flatnonzero((data >= 0x80) & (data <= 0x9F))
-            if len(c1):
-                self.first_c1 = base + int(c1[0])
+            c1 = high[(values & 0xE0) == 0x80]
+            self.first_c1 = base + int(c1[0]) if len(c1) else -1
         if self.first_undefined < 0:
-            undefined = np.flatnonzero(np.isin(data, CP1252_UNDEFINED))
-            if len(undefined):
-                self.first_undefined = base + int(undefined[0])
+            undefined = high[np.isin(values, CP1252_UNDEFINED)]
+            self.first_undefined = base + int(undefined[0]) if len(undefined) else -1
+        if self.first_bad is None:
+            try:
+                chunk.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self.first_bad = (base + exc.start, chunk[exc.start : exc.end])
+            else:
+                self.utf8_chars += len(high) - int(np.count_nonzero((values & 0xC0) == 0x80))
+                return
+        characters, covered = _utf8_sequences(data, high)
+        self.utf8_chars += characters
+        self.bad_bytes += len(high) - covered
 
     def encoding(self, path: Path, newline: int) -> str:
         """The file's encoding, or CsvScanError naming the line and bytes no supported
@@ -367,11 +370,11 @@ class _EncodingCheck:
         if self.first_bad is None:
             return UTF_8
         offset, raw = self.first_bad
-        if self.utf8_chars >= self.bad_sequences:
+        if self.utf8_chars >= self.bad_bytes:
             raise CsvScanError(
                 f"{path}: line {_line_number(path, offset, newline):,} holds bytes that are not "
                 f"UTF-8 ({_hex(raw)}), though the file's other non-ASCII text is UTF-8 "
-                f"({self.utf8_chars:,} characters against {self.bad_sequences:,} such bytes): "
+                f"({self.utf8_chars:,} characters against {self.bad_bytes:,} such bytes): "
                 "the file mixes two encodings. Save it again in one (UTF-8)"
             )
         if self.first_undefined >= 0:
@@ -385,6 +388,22 @@ class _EncodingCheck:
                 "again as UTF-8"
             )
         return WINDOWS_1252 if self.first_c1 >= 0 else LATIN_1
+
+
+def _utf8_sequences(data: np.ndarray, high: np.ndarray) -> tuple[int, int]:
+    """(characters, bytes) of the well-formed UTF-8 sequences that start at the positions
+    `high` of `data` (the bytes above 0x7F): a lead byte with as many continuation bytes
+    (0x80-0xBF) after it as it announces."""
+    following = [
+        data[np.minimum(high + k, len(data) - 1)] * (high + k < len(data)) for k in (1, 2, 3)
+    ]
+    lead = data[high]
+    continued = [(b & 0xC0) == 0x80 for b in following]
+    two = (lead >= 0xC2) & (lead <= 0xDF) & continued[0]
+    three = (lead >= 0xE0) & (lead <= 0xEF) & continued[0] & continued[1]
+    four = (lead >= 0xF0) & (lead <= 0xF4) & continued[0] & continued[1] & continued[2]
+    counts = [int(np.count_nonzero(m)) for m in (two, three, four)]
+    return sum(counts), 2 * counts[0] + 3 * counts[1] + 4 * counts[2]
 
 
 def _hex(raw: bytes) -> str:

@@ -124,6 +124,57 @@ def test_encoding_delimiter_and_hash(tmp_path):
     assert scan_csv(f).encoding == "utf-8"
 
 
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ([("£1 é", "utf-8"), ("ü", "utf-8")], "utf-8"),
+        ([("£1 é", "latin-1"), ("ü", "latin-1")], "latin-1"),
+        ([("“x” – €5", "cp1252"), ("£", "cp1252")], "windows-1252"),
+        # a UTF-8 file with a line that is not: named (the file's own UTF-8 outnumbers it)
+        ([("£1 é ü ö", "utf-8"), ("£", "latin-1")], "line 3 holds bytes that are not UTF-8"),
+        # a single-byte file with a line of UTF-8 is read single-byte (its bytes outnumber it)
+        ([("£", "utf-8"), ("é ü ö £1", "latin-1")], "latin-1"),
+        # an accented capital before a curly quote is well-formed UTF-8 by chance: outnumbered
+        ([("CAFÉ’S", "cp1252"), ("£ £ £", "cp1252")], "windows-1252"),
+    ],
+)
+def test_the_encoding_is_the_one_that_fits_the_whole_file(tmp_path, lines, expected):
+    f = tmp_path / "f.csv"
+    f.write_bytes(b"a,b\n" + b"".join(f"{text},1\n".encode(codec) for text, codec in lines))
+    if expected.startswith("line"):
+        with pytest.raises(CsvScanError, match=expected):
+            scan_csv(f)
+        return
+    scan = scan_csv(f)
+    assert scan.encoding == expected
+    assert scan.needs_repair == (expected == "windows-1252")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"a,b\n1,2\n3,x\x81y\n", "line 3 holds the byte 0x81"),
+        ("a,b\n1,2\n".encode("utf-16"), "UTF-16"),
+        ("a,b\n1,2\n".encode("utf-16-be"), "UTF-16"),
+    ],
+)
+def test_bytes_no_encoding_reads_are_named(tmp_path, data, message):
+    f = tmp_path / "f.csv"
+    f.write_bytes(data)
+    with pytest.raises(CsvScanError, match=message):
+        scan_csv(f)
+
+
+def test_a_windows_1252_copy_is_utf8_with_the_same_rows(tmp_path):
+    f = tmp_path / "f.csv"
+    f.write_bytes("a,b\n“q”,1\n\n€,2\n".encode("cp1252"))
+    scan = scan_csv(f)
+    out = tmp_path / "copy.csv"
+    write_repaired(scan, 0, out)
+    assert out.read_text(encoding="utf-8") == "a,b\n“q”,1\n,\n€,2\n"
+    assert duckdb_rows(out, 2) == [("“q”", "1", None), (None, None, None), ("€", "2", None)]
+
+
 def test_gzip_is_hashed_as_stored_and_a_truncated_one_is_named(tmp_path):
     f = tmp_path / "f.csv.gz"
     f.write_bytes(gzip.compress(b"a,b\n1,2\n" * 1000))
