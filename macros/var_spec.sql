@@ -70,6 +70,14 @@ min_unit_price:
   range: [-1000000000, 1000000000]
   help: Lines with a unit price at or below it are rejected.
 
+round_unit_prices:
+  default: false
+  type: boolean
+  help: >-
+    Round prices with a digit beyond the fourth decimal place (a price computed from an
+    amount, such as 9.776666666666667) to four places, instead of quarantining their lines as
+    unit_price_too_precise.
+
 drop_exact_duplicates:
   default: true
   type: boolean

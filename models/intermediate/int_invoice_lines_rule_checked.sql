@@ -4,6 +4,7 @@
 {%- set excluded_codes = validated_var('exclude_stock_codes') %}
 {%- set excluded_countries = validated_var('excluded_countries') %}
 {%- set min_unit_price = validated_var('min_unit_price') %}
+{%- set round_unit_prices = validated_var('round_unit_prices') %}
 {%- set date_window = invoice_date_window() %}
 {#- Exact codes are one IN list; `*` is a wildcard: LIKE with `_` and `%` escaped. -#}
 {%- set exact_codes = [] %}
@@ -72,7 +73,9 @@ rule_checked as (
                 then 'missing_required_field'
             when quantity is null then 'invalid_quantity'
             when unit_price is null then 'invalid_unit_price'
+            {%- if not round_unit_prices %}
             when is_unit_price_too_precise then 'unit_price_too_precise'
+            {%- endif %}
             when invoiced_at is null then 'invalid_invoice_date'
             when
                 invoiced_at < cast({{ sql_string_literal(date_window.min) }} as date)

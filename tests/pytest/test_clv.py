@@ -55,6 +55,8 @@ def build_clv(tmp_path: Path, transactions: pd.DataFrame, as_of: str) -> DbtResu
         "as_of_date": as_of,
         # zero-dollar transactions (free CDs) are purchases in the papers: keep them
         "min_unit_price": -1,
+        # unit price = dollars / units, rounded to four places as in the pipeline before
+        "round_unit_prices": True,
     }
     return build_ok(tmp_path / "build", dbt_vars, args=CLV_FIT)
 

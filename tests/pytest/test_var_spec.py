@@ -193,6 +193,7 @@ CASES = [
             None,
         ],
     ),
+    ("round_unit_prices", [True, False, "true", 0, None]),
     ("drop_exact_duplicates", [True, False, "yes", 1, 0, None]),
     ("guest_policy", ["exclude", "per_invoice", "exclude' --", dt.date(2011, 1, 1), None]),
     (
