@@ -7,7 +7,7 @@ DBT := $(BIN)/dbt
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: setup test-setup build test lint publish report bench clean sample
+.PHONY: setup test-setup build test lint publish report docs bench clean sample
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,12 @@ publish: setup
 ## The visual report: one self-contained HTML file drawn from the serving file.
 report: setup
 	$(BIN)/python -m customer_segmentation.report
+
+## The documentation site as one HTML file, target/static_index.html: every model, column and
+## test, the lineage graph; column types from the build file when `make build` has run.
+docs: setup
+	$(DBT) docs generate --static
+	@echo "Open target/static_index.html in a browser."
 
 ## Set up, then run the whole suite: dbt build with data and unit tests, pytest, sqlfluff, ruff.
 ## pytest runs its files on two workers (pytest-xdist; each file on one worker, so a module's
