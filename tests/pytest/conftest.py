@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -139,3 +140,14 @@ def chrome(tmp_path_factory):
         yield driver
     finally:
         driver.quit()
+
+
+def remote_requests(driver) -> list[str]:
+    """The network addresses (http, ws, ftp) the page asked for since the log was last read
+    (the performance log of `chrome`); file: and data: addresses are not network."""
+    requests = set()
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            requests.add(message["params"]["request"]["url"])
+    return sorted(url for url in requests if re.match(r"(https?|wss?|ftp):", url))

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_DIR, DbtResult
+from conftest import PROJECT_DIR, DbtResult, remote_requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -108,10 +108,5 @@ def test_the_site_shows_a_mart_and_its_lineage_in_chromium(chrome, docs_site):
     assert graph["edges"] >= len(parents) + len(children)
     assert graph["canvases"] >= 1 and graph["width"] > 200 and graph["height"] > 200, graph
 
-    requests = set()
-    for entry in chrome.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            requests.add(message["params"]["request"]["url"])
-    remote = sorted(u for u in requests if re.match(r"(https?|wss?|ftp):", u))
+    remote = remote_requests(chrome)
     assert not remote, f"the docs site fetched from the network: {remote[:5]}"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import PROJECT_DIR, DbtResult
+from conftest import PROJECT_DIR, DbtResult, remote_requests
 
 from customer_segmentation.report import CHART_IDS, CHARTS, LABEL_CHARS, write_report
 
@@ -202,12 +202,7 @@ def test_report_renders_every_chart_in_chromium(chrome, report: Path, tmp_path: 
     errors = chrome.execute_script("return window.__errors")
     console = [e for e in chrome.get_log("browser") if e["level"] in {"SEVERE", "ERROR"}]
     assert not errors and not console, f"console errors: {errors} {console}"
-    requests = set()
-    for entry in chrome.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            requests.add(message["params"]["request"]["url"])
-    remote = sorted(u for u in requests if re.match(r"(https?|wss?|ftp):", u))
+    remote = remote_requests(chrome)
     assert not remote, f"the report fetched from the network: {remote[:5]}"
 
     height = chrome.execute_script("return document.documentElement.scrollHeight")
