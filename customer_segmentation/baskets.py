@@ -21,8 +21,6 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from customer_segmentation.segmentation.threads import one_matrix_model_at_a_time
-
 # Order-product rows counted at once: about 0.25 GB of working memory per chunk. (At 100M
 # lines, alone on the built file: 2.46 GB peak against 2.60 GB with chunks of 5,000,000 rows,
 # in the same 82 s.)
@@ -102,7 +100,6 @@ def pair_counts(
     )
 
 
-@one_matrix_model_at_a_time
 def product_pairs(session, order_products, min_orders: int) -> pa.Table:
     """int_product_pairs: every pair of products seen together in at least `min_orders` sale
     orders, from the int_order_products relation (one row per order and product).

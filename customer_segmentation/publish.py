@@ -51,6 +51,7 @@ from typing import Any
 import duckdb
 
 from customer_segmentation.fingerprint import file_fingerprint, file_stat
+from customer_segmentation.memory import duckdb_memory_limit
 from customer_segmentation.serving import serving_path
 
 try:  # POSIX only; on Windows two publishes at once are not guarded.
@@ -610,7 +611,7 @@ def _session_config() -> dict[str, str]:
     """Settings of the publishing DuckDB session: the same resources as the dbt profile."""
     return {
         "threads": os.environ.get("DUCKDB_THREADS", "2"),
-        "memory_limit": os.environ.get("DUCKDB_MEMORY_LIMIT", "2GB"),
+        "memory_limit": duckdb_memory_limit(),
         "temp_directory": os.environ.get("DUCKDB_TEMP_DIRECTORY", "warehouse/tmp"),
         "preserve_insertion_order": "true",
         "autoinstall_known_extensions": "false",

@@ -40,7 +40,6 @@ from customer_segmentation.segmentation.asof import (
 from customer_segmentation.segmentation.features import sample_positions
 from customer_segmentation.segmentation.settings import SegmentSettings
 from customer_segmentation.segmentation.threads import (
-    one_matrix_model_at_a_time,
     side_by_side,
 )
 
@@ -377,7 +376,6 @@ def evaluation_sample(session, order_products):
     return session.from_arrow(pa.table({"customer_id": chosen})).set_alias("sample")
 
 
-@one_matrix_model_at_a_time
 def recommendation_evaluation(
     session,
     order_products,
@@ -453,7 +451,6 @@ RECOMMENDATION_SCHEMA = pa.schema(
 )
 
 
-@one_matrix_model_at_a_time
 def customer_recommendations(
     session,
     order_products,
