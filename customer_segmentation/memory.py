@@ -9,8 +9,13 @@ the page cache. At 100M lines the build passed with 2GB at a 3.9-4.0 GB peak RSS
 (docs/performance.md); so a quarter keeps an 8 GiB laptop at 2 GiB, and gives a 24 GiB
 machine 6 GiB, where DuckDB spills less.
 
-The profile applies it through the dbt-duckdb plugin below (profiles.yml, `plugins`), the
-publish CLI and the bench through `duckdb_memory_limit()`.
+The profile applies it through the dbt-duckdb plugin (customer_segmentation/duckdb_plugin.py,
+profiles.yml `plugins`), the publish CLI and the bench through `duckdb_memory_limit()`.
+
+Below it, with their reasons, the sizes the Python models work in: each bounds one model's
+memory whatever the input's size (their tables do not depend on them; pytest runs each model
+with tiny sizes and compares). The SQL side's one such size is int_customer_rfm_snapshots'
+`bytes_per_row` (its YAML): its groups of dates follow DuckDB's memory_limit.
 """
 
 from __future__ import annotations
@@ -65,3 +70,56 @@ def default_duckdb_memory_limit(machine_bytes: int | None = None) -> str:
 def duckdb_memory_limit() -> str:
     """`DUCKDB_MEMORY_LIMIT` when set, else the default from the machine."""
     return os.environ.get("DUCKDB_MEMORY_LIMIT") or default_duckdb_memory_limit()
+
+
+# -- int_product_pairs (customer_segmentation.baskets) ---------------------------------------
+
+# Order-product rows counted at once: about 0.25 GB of working memory per chunk. (At 100M
+# lines, alone on the built file: 2.46 GB peak against 2.60 GB with chunks of 5,000,000 rows,
+# in the same 82 s.)
+ROWS_PER_CHUNK = 2_500_000
+# Up to this many products the running total is a dense int32 array (5,000 products: 100 MB):
+# adding a chunk's product to it needs no sparse triangle, conversion or merge. On the 3,901
+# products of 10M generated lines, pair_counts alone took 7.2 s with the sparse total
+# (triangle 1.4 s, conversions 0.5 s).
+DENSE_PRODUCTS = 5_000
+# Rows DuckDB sorts at once (about 0.3 GB of sort data): larger inputs are read in parts, one
+# scan each, split by the hash of the invoice number.
+ROWS_PER_SORT = 25_000_000
+
+# -- both matrix readers (baskets, recommend) ----------------------------------------------
+
+# Rows fetched from DuckDB at once.
+BATCH_ROWS = 1_000_000
+
+# -- recommendation_evaluation, customer_recommendations (customer_segmentation.recommend) ---
+
+# Customers scored at once: a dense chunk x products block of float64 (2,000 x 4,000 = 64 MB).
+# The size is fixed: BLAS's matrix product (ALS scores) can differ in the last bit with the
+# number of rows it is given, so it must not follow the number of cores. Blocks above 32 MB
+# (glibc's largest mmap threshold) go back to the system when freed; smaller ones can stay in
+# the allocator of the thread that freed them. The evaluation ranks up to
+# EVALUATION_CHUNK_WORKERS chunks side by side. customer_recommendations ranks one at a time:
+# side by side (chunks of 1,000), alone on the built 100M-line file, it took 36.0 s instead of
+# 59.3 s but 2.96 GB instead of 2.86 GB (2.99 GB with chunks of 500).
+CUSTOMERS_PER_CHUNK = 2_000
+EVALUATION_CHUNK_WORKERS = 2
+# Order-product rows DuckDB aggregates and sorts at once while the training matrix is built:
+# above it the customers are read in ranges of ids holding about this many rows each, one scan
+# per range, so that DuckDB's share stays bounded. At 100M lines customer_recommendations alone
+# peaked at 1.84 GB instead of 2.96 GB while the matrix was read, with the same 7,882,520 rows.
+ROWS_PER_PART = 20_000_000
+
+# -- the recommenders (customer_segmentation.recommenders) ----------------------------------
+
+# item_item keeps every product's similarities (a dense products x products matrix) up to this
+# many products, and only its NEIGHBOURS most similar products above it.
+DENSE_SIMILARITY_PRODUCTS = 5_000
+# Matrix entries (customer x product) converted at once when a whole-matrix product is taken
+# in blocks of customers (about 100 MB of working memory).
+ENTRIES_PER_BLOCK = 4_000_000
+
+# -- customer_segment_history (customer_segmentation.segmentation.history) ------------------
+
+# Snapshot rows read, standardised and assigned at a time.
+ASSIGN_CHUNK_ROWS = 1_000_000
