@@ -2,13 +2,14 @@
     table_in_date_groups: a list of [first date, last date], in date order. A group takes
     dates while the rows they write (`rows_column`) times `bytes_per_row` fit in a quarter
     of DuckDB's memory_limit (the rest is for the other model dbt runs beside it and for
-    what cannot spill); every group has at least one date. -#}
+    what cannot spill); every group has at least one date. A null date (no line at all)
+    makes no group. -#}
 {% macro date_groups(dates_relation, date_column, rows_column, bytes_per_row) -%}
     {%- set limit_bytes = duckdb_memory_limit_bytes() -%}
     {%- set max_rows = [(limit_bytes // 4) // bytes_per_row, 1] | max -%}
     {%- set found = run_query(
         'select cast(' ~ date_column ~ ' as varchar), ' ~ rows_column ~ ' from '
-        ~ dates_relation ~ ' order by 1'
+        ~ dates_relation ~ ' where ' ~ date_column ~ ' is not null order by 1'
     ) -%}
     {%- set groups = [] -%}
     {%- set current = {'first': none, 'last': none, 'rows': 0} -%}

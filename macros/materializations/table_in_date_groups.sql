@@ -32,11 +32,14 @@
       groups_config['rows_column'],
       groups_config['bytes_per_row'],
   ) -%}
-  {%- for group in groups %}
-    {% call statement('date_group_' ~ loop.index) -%}
-      set variable date_group_first = date '{{ group[0] }}';
-      set variable date_group_last = date '{{ group[1] }}';
-    {%- endcall %}
+  {#- no dates (no sale line at all): one statement over every date, which writes no row -#}
+  {%- for group in (groups or [none]) %}
+    {%- if group is not none %}
+      {% call statement('date_group_' ~ loop.index) -%}
+        set variable date_group_first = date '{{ group[0] }}';
+        set variable date_group_last = date '{{ group[1] }}';
+      {%- endcall %}
+    {%- endif %}
     {% call statement('main' if loop.last else 'date_group_' ~ loop.index ~ '_rows') -%}
       {%- if loop.first %}
         {{ create_table_as(False, intermediate_relation, sql) }}

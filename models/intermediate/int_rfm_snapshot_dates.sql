@@ -53,9 +53,11 @@ month_start_snapshots as (
 
 snapshot_dates as (
 
+    -- none without a line: the default reference date is then null
     select as_of_date from month_start_snapshots
     union
     select as_of_date from reference_date
+    where as_of_date is not null
 
 ),
 
