@@ -21,6 +21,12 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from customer_segmentation import var_spec
+from customer_segmentation.memory import (
+    BATCH_ROWS,
+    CUSTOMERS_PER_CHUNK,
+    EVALUATION_CHUNK_WORKERS,
+    ROWS_PER_PART,
+)
 from customer_segmentation.recommenders import (
     METHODS,
     Interactions,
@@ -40,7 +46,6 @@ from customer_segmentation.segmentation.asof import (
 from customer_segmentation.segmentation.features import sample_positions
 from customer_segmentation.segmentation.settings import SegmentSettings
 from customer_segmentation.segmentation.threads import (
-    one_matrix_model_at_a_time,
     side_by_side,
 )
 
@@ -48,26 +53,6 @@ SELECTION_RULE = (
     "highest recall_at_k; a tie goes to the first of global_popularity, segment_popularity, "
     "item_item, als"
 )
-# Customers scored at once: a dense chunk x products block of float64 (2,000 x 4,000 = 64 MB).
-# The size is fixed: BLAS's matrix product (ALS scores) can differ in the last bit with the
-# number of rows it is given, so it must not follow the number of cores. Blocks above 32 MB
-# (glibc's largest mmap threshold) go back to the system when freed; smaller ones can stay in
-# the allocator of the thread that freed them. The evaluation (at most SCORED_CUSTOMERS) ranks up
-# to EVALUATION_CHUNK_WORKERS chunks side by side. customer_recommendations ranks one at a
-# time: side by side (chunks of 1,000), alone on the built 100M-line file, it took 36.0 s
-# instead of 59.3 s but 2.96 GB instead of 2.86 GB (2.99 GB with chunks of 500), and it is
-# the largest model near the build's memory peak.
-CUSTOMERS_PER_CHUNK = 2_000
-EVALUATION_CHUNK_WORKERS = 2
-# Rows fetched from DuckDB at once while the training matrix is built.
-BATCH_ROWS = 1_000_000
-# Order-product rows DuckDB aggregates and sorts at once while the training matrix is built:
-# above it the customers are read in ranges of ids holding about this many rows each, one scan
-# per range, so that DuckDB's share stays bounded. At 100M lines customer_recommendations alone
-# peaked at 1.84 GB instead of 2.96 GB while the matrix was read (ranges, and the arrays filled
-# in place), 1.99 GB while ranking, with the same 7,882,520 rows; in the build it was the
-# largest model at the build's peak (3.85-4.16 GB).
-ROWS_PER_PART = 20_000_000
 # The evaluation trains and tests on all customers up to this many, else on a deterministic
 # sample of them (segmentation.features.sample_positions): its memory and time stay bounded
 # (about 16 million customer x product cells) whatever the size of the input.
@@ -377,7 +362,6 @@ def evaluation_sample(session, order_products):
     return session.from_arrow(pa.table({"customer_id": chosen})).set_alias("sample")
 
 
-@one_matrix_model_at_a_time
 def recommendation_evaluation(
     session,
     order_products,
@@ -453,7 +437,6 @@ RECOMMENDATION_SCHEMA = pa.schema(
 )
 
 
-@one_matrix_model_at_a_time
 def customer_recommendations(
     session,
     order_products,

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
+from customer_segmentation.memory import DENSE_SIMILARITY_PRODUCTS, ENTRIES_PER_BLOCK
 from customer_segmentation.segmentation.threads import (
     KMEANS_MODULES,
     side_by_side,
@@ -24,9 +25,8 @@ from customer_segmentation.segmentation.threads import (
 
 # In the order that breaks a tie in recall at k (the first wins).
 METHODS = ("global_popularity", "segment_popularity", "item_item", "als")
-# item_item keeps every product's similarities up to this many products, and only its
-# NEIGHBOURS most similar products above it (a dense products x products matrix would not fit).
-DENSE_SIMILARITY_PRODUCTS = 5_000
+# item_item keeps only each product's NEIGHBOURS most similar products above
+# DENSE_SIMILARITY_PRODUCTS products (customer_segmentation.memory).
 NEIGHBOURS = 200
 # Fixed ALS settings (implicit 0.7.3, CPU): the same input gives the same factors. implicit
 # solves each customer's (and product's) factors on its own, so the result does not depend on
@@ -39,9 +39,6 @@ ALS_ITERATIONS = 15
 ALS_REGULARIZATION = 0.05
 ALS_RANDOM_STATE = 42
 ALS_THREADS = 0
-# Matrix entries (customer x product) converted at once when a whole-matrix product is taken
-# in blocks of customers (about 100 MB of working memory).
-ENTRIES_PER_BLOCK = 4_000_000
 
 
 @dataclass(frozen=True)

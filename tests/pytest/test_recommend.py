@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import numpy as np
@@ -368,39 +365,6 @@ def test_als_runs_on_every_usable_core(monkeypatch):
     monkeypatch.setattr(recommenders, "ALS_THREADS", 1)
     recommenders.als(train)
     assert seen == [3, 1]
-
-
-@pytest.mark.parametrize("threshold, side_by_side", [(10, True), (9, False)])
-def test_matrix_models_take_turns_only_above_the_row_threshold(
-    monkeypatch, threshold, side_by_side
-):
-    # two decorated calls on a 10-row relation: both inside at once up to the threshold (they
-    # meet at a barrier), one at a time above it (never two inside)
-    monkeypatch.setattr(threads_module, "MATRIX_ROWS_SIDE_BY_SIDE", threshold)
-    con = duckdb.connect()
-    meet = threading.Barrier(2, timeout=10)
-    inside, most, guard = [0], [0], threading.Lock()
-
-    @threads_module.one_matrix_model_at_a_time
-    def model(session, order_products, label):
-        with guard:
-            inside[0] += 1
-            most[0] = max(most[0], inside[0])
-        if side_by_side:
-            meet.wait()
-        else:
-            time.sleep(0.2)
-        with guard:
-            inside[0] -= 1
-        return label
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        # one cursor per thread, as dbt gives each of its threads
-        cursors = {label: con.cursor() for label in "ab"}
-        calls = [(c, c.sql("select * from range(10)"), label) for label, c in cursors.items()]
-        results = list(pool.map(lambda call: model(*call), calls))
-    assert results == ["a", "b"]
-    assert most[0] == (2 if side_by_side else 1)
 
 
 def test_customer_ranges_cover_every_customer_once_in_order(monkeypatch):
