@@ -243,17 +243,17 @@ CLV_MODEL_SCHEMA = pa.schema(
 )
 
 
-def clv_model_table(
-    fits: list[Fit], correlation: float | None, selected: str | None
-) -> pa.Table:
+def clv_model_table(fits: list[Fit], correlation: float | None, selected: str | None) -> pa.Table:
     """One row per fitted parameter, with the fit's statistics on every row of its model;
     is_selected on the rows customer_lifetime_value uses (the selected transaction model and
     Gamma-Gamma; none when a baseline was selected)."""
     uses_fits = selected in TRANSACTION_MODELS
     rows = []
     for fit in fits:
-        names = TRANSACTION_MODELS[fit.model][1] if fit.model in TRANSACTION_MODELS else (
-            tuple(GAMMA_GAMMA_PARAMETERS)
+        names = (
+            TRANSACTION_MODELS[fit.model][1]
+            if fit.model in TRANSACTION_MODELS
+            else (tuple(GAMMA_GAMMA_PARAMETERS))
         )
         for name in names:
             rows.append(
@@ -371,7 +371,9 @@ def predict(
     names = TRANSACTION_MODELS[model][1]
     with _pymc_block():
         transactions = _fitted(
-            _model_class(model), names, data[["customer_id", "frequency", "recency", "T"]],
+            _model_class(model),
+            names,
+            data[["customer_id", "frequency", "recency", "T"]],
             model_values,
         )
         gg = _fitted(
@@ -444,7 +446,12 @@ def predict_candidate(
     if candidate not in fits or "gamma_gamma" not in fits:
         return None
     pred = predict(
-        frame, candidate, fits[candidate], fits["gamma_gamma"], horizon_days, lifetime_months,
+        frame,
+        candidate,
+        fits[candidate],
+        fits["gamma_gamma"],
+        horizon_days,
+        lifetime_months,
         annual_rate,
     )
     return pred if pred.finite() else None
@@ -584,6 +591,8 @@ def clv_validation_customers(calibration, ratios, horizon_days: object) -> pa.Ta
                     "predicted_purchases": pred.expected_purchases,
                     "predicted_revenue": pred.expected_purchases * pred.expected_avg_order_value,
                 }
-            ).select(VALIDATION_SCHEMA.names).cast(VALIDATION_SCHEMA)
+            )
+            .select(VALIDATION_SCHEMA.names)
+            .cast(VALIDATION_SCHEMA)
         )
     return pa.concat_tables(parts) if parts else VALIDATION_SCHEMA.empty_table()
