@@ -186,8 +186,9 @@ class ReorderModel:
     pairs: int
 
     def probability(self, x: np.ndarray) -> np.ndarray:
-        z = ((x - self.mean) / self.scale) @ self.coefficients + self.intercept
-        return 1.0 / (1.0 + np.exp(-z))
+        from scipy.special import expit
+
+        return expit(((x - self.mean) / self.scale) @ self.coefficients + self.intercept)
 
 
 class NoReorderFit(ValueError):
