@@ -45,14 +45,20 @@ SUMMARY_COLUMNS = ["customer_id", "frequency", "recency", "t", "monetary_value"]
 FIT_MODULES = ("scipy.optimize",)
 FREQUENCY_BUCKETS = 7  # bucket 7 holds frequency 7 and above
 # Each model is fitted on all customers up to this many, else on a deterministic sample of
-# them (segmentation.features.sample_positions); predictions are made for every customer.
-# Pareto/NBD's likelihood (Gauss hypergeometric functions and their gradients) took 0.5 s per
-# evaluation on 100,000 customers, 41 s for the fit: at 50,000 the three fits stay bounded at
-# any input size, and the standard errors say what the sample costs.
+# them (segmentation.features.sample_positions); predictions are made for every customer, and
+# the standard errors say what the sample costs. BG/NBD took 24.5 s on 788,252 customers.
 FIT_CUSTOMERS = 50_000
-# L-BFGS-B evaluations at most per fit: a fit walking to a boundary (no dropout: a or s -> 0)
-# stops there instead of crawling along it.
-MAX_EVALUATIONS = 500
+# Pareto/NBD's likelihood holds Gauss hypergeometric functions 2F1(.; .; z) with z = |alpha -
+# beta| / (max(alpha, beta) + t): their gradient is a series whose terms fall like z^n, so it
+# slows as the scales part. On 10,000 customers one gradient took 0.2 s at beta = 5-10 alpha,
+# 0.6 s at 20 alpha, 1.6 s at 60 alpha (and a fit that wandered to beta = 175 alpha took 13 s
+# on 482 customers). So Pareto/NBD is fitted on at most PARETO_FIT_CUSTOMERS customers, and
+# alpha and beta are bounded at PARETO_SCALE_BOUND x BG/NBD's alpha: with the dropout shape
+# s -> 0 (no dropout) any beta gives the same likelihood, so the bound binds only there.
+PARETO_FIT_CUSTOMERS = 10_000
+PARETO_SCALE_BOUND = 20.0
+# L-BFGS-B evaluations at most per fit: a fit walking along a flat ridge stops.
+MAX_EVALUATIONS = 200
 # dbt runs Python models side by side in threads of one process; pytensor's config flags
 # (changed temporarily while pymc builds and compiles a model) are process-wide, so a fit
 # that ran beside another failed ("Cannot sample from half_flat variable"). One at a time.
@@ -111,20 +117,30 @@ def _pymc_block() -> Iterator[None]:
         yield
 
 
-def fit_sample(frame: pd.DataFrame) -> pd.DataFrame:
-    """The customers a model is fitted on: all up to FIT_CUSTOMERS, else a deterministic sample."""
-    return frame.iloc[sample_positions(frame["customer_id"].to_numpy(), FIT_CUSTOMERS)]
+def fit_sample(frame: pd.DataFrame, size: int = FIT_CUSTOMERS) -> pd.DataFrame:
+    """The customers a model is fitted on: all up to `size`, else a deterministic sample."""
+    return frame.iloc[sample_positions(frame["customer_id"].to_numpy(), size)]
 
 
-def _maximum_likelihood(clv_model, frame: pd.DataFrame, names: list[str], start=None) -> tuple:
-    """Fit by MAP with flat priors (= MLE); values, standard errors and log-likelihood."""
+def _maximum_likelihood(
+    clv_model,
+    frame: pd.DataFrame,
+    names: list[str],
+    start: dict[str, float] | None = None,
+    upper: dict[str, float] | None = None,
+) -> tuple:
+    """Fit by MAP with flat priors (= MLE), from `start` (log values) within the `upper`
+    bounds (log values) where given; values, standard errors and log-likelihood."""
+    clv_model.build_model(frame)
+    order = list(clv_model.model.initial_point())
+    bounds = [(None, (upper or {}).get(name)) for name in order]
     clv_model.fit(
-        data=frame,
         method="map",
         progressbar=False,
         seed=0,
         start=start,
         maxeval=MAX_EVALUATIONS,
+        bounds=bounds if upper else None,
     )
     model = clv_model.model
     point = {k: v for k, v in clv_model.idata.posterior.items()}
@@ -164,12 +180,14 @@ def _maximum_likelihood(clv_model, frame: pd.DataFrame, names: list[str], start=
 
 def fit_transaction_model(name: str, frame: pd.DataFrame, start: Fit | None = None) -> Fit:
     """One transaction model by maximum likelihood on frequency, recency, T of the fit sample.
-    Pareto/NBD starts from a BG/NBD fit's purchase process (r, alpha) when one is given: its
-    likelihood costs most per evaluation, and the start halved the evaluations."""
+    Pareto/NBD starts from a BG/NBD fit's purchase process (r, alpha) when one is given, within
+    the bounds of PARETO_SCALE_BOUND: its likelihood costs most per evaluation, and the start
+    halved the evaluations."""
     started = time.perf_counter()
     names = list(TRANSACTION_MODELS[name][1])
-    data = fit_sample(frame)[["customer_id", "frequency", "recency", "T"]]
-    initial = None
+    size = PARETO_FIT_CUSTOMERS if name == "pareto_nbd" else FIT_CUSTOMERS
+    data = fit_sample(frame, size)[["customer_id", "frequency", "recency", "T"]]
+    initial, upper = None, None
     if name == "pareto_nbd" and start is not None:
         r, alpha = start.values["r"], start.values["alpha"]
         initial = {
@@ -178,9 +196,11 @@ def fit_transaction_model(name: str, frame: pd.DataFrame, start: Fit | None = No
             "s_log__": 0.0,
             "beta_log__": np.log(alpha),
         }
+        bound = float(np.log(PARETO_SCALE_BOUND * alpha))
+        upper = {"alpha_log__": bound, "beta_log__": bound}
     with _pymc_block():
         model = _model_class(name)(model_config=_flat_config(names))
-        values, errors, loglik = _maximum_likelihood(model, data, names, initial)
+        values, errors, loglik = _maximum_likelihood(model, data, names, initial, upper)
     return Fit(name, values, errors, loglik, len(data), time.perf_counter() - started)
 
 
