@@ -87,9 +87,9 @@ EVALUATION_CUSTOMERS = 200_000
 # of a hit rate near 0.5 about 0.005; every method is scored on the same customers.
 SCORED_CUSTOMERS = 10_000
 
-# customer_reorder_recommendations reads the pairs of ranges of customers holding about this
-# many order-product rows each (a pair's history and features are a few arrays per range).
-REORDER_ROWS_PER_PART = 5_000_000
+# customer_reorder_recommendations scores and ranks the pairs in DuckDB, in ranges of customers
+# holding about this many order-product rows each, so that DuckDB's share stays bounded.
+REORDER_ROWS_PER_PART = 20_000_000
 
 EVALUATION_SCHEMA = pa.schema(
     [
@@ -423,27 +423,25 @@ def reorder_fit(lines, ids: np.ndarray, fit_cut: date, window_days: int, score_c
         "customer_id",
         how="semi",
     )
-    history = reorders.pair_history(fit_lines, fit_cut, window_days)
+    features = reorders.pair_features(
+        fit_lines, fit_cut, reorders.popularity(fit_lines, fit_cut), window_days
+    )
     try:
-        model = reorders.fit_reorder_timing(history, reorders.popularity(fit_lines, fit_cut))
+        model = reorders.fit_reorder_timing(features)
     except reorders.NoReorderFit as error:
-        return None, None, str(error)
+        return None, None, f"{error} after {fit_cut}"
     return model, reorders.popularity(fit_lines, score_cut), None
 
 
-def ranked_pairs(
-    history: reorders.PairHistory, score: np.ndarray, ids: np.ndarray, codes: pa.Array, k: int
-) -> np.ndarray:
-    """customers (ids) x k product indices (in `codes`) of each customer's top k pairs."""
-    best = reorders.top_per_customer(history, score, k)
+def ranked_pairs(ranked, ids: np.ndarray, codes: pa.Array, k: int) -> np.ndarray:
+    """customers (ids) x k product indices (in `codes`) of a top_per_customer relation."""
+    table = ranked.order("customer_id, rank").to_arrow_table()
     recommended = np.full((len(ids), k), -1, dtype=np.int64)
-    if len(best) == 0:
+    if table.num_rows == 0:
         return recommended
-    row = positions(ids, history.customer_ids[best])
-    rank = np.arange(len(best)) - np.searchsorted(
-        history.customer_ids[best], history.customer_ids[best]
-    )
-    product = pc.index_in(history.stock_codes.take(pa.array(best)), value_set=codes)
+    row = positions(ids, table.column("customer_id").to_numpy().astype(np.int64))
+    rank = table.column("rank").to_numpy().astype(np.int64) - 1
+    product = pc.index_in(table.column("stock_code"), value_set=codes)
     product = product.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     keep = row >= 0
     recommended[row[keep], rank[keep]] = product[keep]
@@ -471,15 +469,20 @@ def evaluate_reorder(
         "customer_id",
         how="semi",
     )
-    history = reorders.pair_history(scored_lines, split.test_start_date)
     results = {}
     notes = [f"reorder_timing not evaluated: {note}"] if note else []
     for method in REORDER_METHODS:
         if method == "reorder_timing" and model is None:
             results[method] = (empty, empty)
             continue
-        score = reorders.scores(method, history, model, shares)
-        recommended = ranked_pairs(history, score, targets.customer_ids, train.stock_codes, k)
+        shown = (
+            shares
+            if shares is not None
+            else reorders.popularity(scored_lines, split.test_start_date)
+        )
+        features = reorders.pair_features(scored_lines, split.test_start_date, shown)
+        ranked = reorders.top_per_customer(features, method, model, k)
+        recommended = ranked_pairs(ranked, targets.customer_ids, train.stock_codes, k)
         results[method] = list_metrics(
             recommended, targets, targets.reorder, targets.reorder_counts, k, products
         )
@@ -681,11 +684,12 @@ REORDER_SCHEMA = pa.schema(
 
 def customer_reorder_recommendations(
     session, order_products, customer_rfm, evaluation_cuts, evaluation, recommendations_n: object
-) -> pa.Table:
+):
     """customer_reorder_recommendations: the re-order method recommendation_evaluation
     selected, refitted on the window before as_of_date (reorder_timing: features before the
     split, re-orders in the holdout), each customer's best recommendations_n products among
-    those they ordered before as_of_date. The pairs are read and ranked in ranges of customers."""
+    those they ordered before as_of_date. Scored and ranked in DuckDB, in ranges of customers
+    holding about REORDER_ROWS_PER_PART order-product rows each."""
     n = checked_n(recommendations_n)
     as_of = reference_date(customer_rfm)
     split = holdout_split(evaluation_cuts)
@@ -694,38 +698,44 @@ def customer_reorder_recommendations(
     lines = lines_before(customer_order_products(order_products), as_of).join(
         customers, "customer_id", how="semi"
     )
+    trained = np.asarray(
+        lines.aggregate("customer_id", "customer_id")
+        .order("customer_id")
+        .fetchnumpy()["customer_id"],
+        dtype=np.int64,
+    )
     model, shares = None, None
     if method == "reorder_timing":
-        trained = np.asarray(
-            lines_before(lines, split.test_start_date)
-            .aggregate("customer_id", "customer_id")
-            .order("customer_id")
-            .fetchnumpy()["customer_id"],
-            dtype=np.int64,
-        )
         model, shares, _ = reorder_fit(
             lines, trained, split.test_start_date, split.holdout_days, as_of, session
         )
         if model is None:  # nothing to learn in the last window: the personal baseline
             method = "most_ordered"
+    if shares is None:
+        sample = trained[sample_positions(trained, reorders.REORDER_FIT_CUSTOMERS)]
+        shares = reorders.popularity(
+            lines.join(
+                session.from_arrow(pa.table({"customer_id": sample})).set_alias("sample"),
+                "customer_id",
+                how="semi",
+            ),
+            as_of,
+        )
+    shares = session.from_arrow(shares.to_arrow_table()).set_alias("popularity")
     ranges, _ = customer_ranges(lines, REORDER_ROWS_PER_PART)
     parts = []
     for customer_range in ranges:
-        history = reorders.pair_history(lines.filter(customer_range), as_of)
-        score = reorders.scores(method, history, model, shares)
-        best = reorders.top_per_customer(history, score, n)
-        ids = history.customer_ids[best]
-        rank = np.arange(len(best)) - np.searchsorted(ids, ids)
+        features = reorders.pair_features(lines.filter(customer_range), as_of, shares)
         parts.append(
-            pa.table(
-                {
-                    "customer_id": pa.array(ids, pa.int64()),
-                    "rank": pa.array(rank + 1, pa.int32()),
-                    "stock_code": history.stock_codes.take(pa.array(best, pa.int64())),
-                    "score": pa.array(score[best], pa.float64()),
-                    "method": pa.array([method] * len(best), pa.string()),
-                },
-                schema=REORDER_SCHEMA,
+            reorders.top_per_customer(features, method, model, n)
+            .select(
+                f"""customer_id, cast(rank as integer) as rank, stock_code, score,
+                '{method}' as method"""
             )
+            .order("customer_id, rank")
+            .to_arrow_table()
         )
-    return pa.concat_tables(parts) if parts else REORDER_SCHEMA.empty_table()
+    table = pa.concat_tables(parts) if parts else None
+    if table is None or table.num_rows == 0:
+        return REORDER_SCHEMA.empty_table()
+    return table.cast(REORDER_SCHEMA)

@@ -596,6 +596,10 @@ def test_the_reorder_mart_lists_the_products_in_favour():
     )
     in_favour = [code in last[customer][1] for customer, code in listed]
     assert sum(in_favour) >= 0.9 * len(in_favour)
-    # every pair ordered before as_of_date was a candidate
-    history = reorders.pair_history(recommend.customer_order_products(order_products), AS_OF)
-    assert len(history) == len({(c, s) for _, c, s, _, _ in lines})
+    # every pair ordered before as_of_date is a candidate, with its orders
+    lines_of = recommend.customer_order_products(order_products)
+    features = reorders.pair_features(lines_of, AS_OF, reorders.popularity(lines_of, AS_OF))
+    pairs = {(c, s) for _, c, s, _, _ in lines}
+    assert features.aggregate("count(*)").fetchall() == [(len(pairs),)]
+    [(orders,)] = features.aggregate("sum(orders)").fetchall()
+    assert orders == len({(i, c, s) for i, c, s, _, _ in lines})
