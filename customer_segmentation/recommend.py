@@ -369,6 +369,14 @@ def list_metrics(
     return mine, every
 
 
+def not_evaluated(targets: Targets, own_counts: np.ndarray) -> tuple[Metrics, Metrics]:
+    """The metrics of a method that could not be fitted: its customers, no figures."""
+    return (
+        Metrics(int((own_counts > 0).sum()), None, None, None, None, None),
+        Metrics(len(targets.all_counts), None, None, None, None, None),
+    )
+
+
 def evaluate_new(
     train: Interactions, targets: Targets, rfm: pa.Table, settings: SegmentSettings, k: int
 ) -> tuple[dict[str, tuple[Metrics, Metrics]], list[str]]:
@@ -391,7 +399,7 @@ def evaluate_new(
     results = {}
     for method in METHODS:
         if notes and method == "segment_popularity":
-            results[method] = (empty, empty)
+            results[method] = not_evaluated(targets, targets.new_counts)
             continue
         score = scorer(method, train, segments, shared)
         recommended = np.full((len(targets.rows), k), -1, dtype=np.int64)
@@ -473,7 +481,7 @@ def evaluate_reorder(
     notes = [f"reorder_timing not evaluated: {note}"] if note else []
     for method in REORDER_METHODS:
         if method == "reorder_timing" and model is None:
-            results[method] = (empty, empty)
+            results[method] = not_evaluated(targets, targets.reorder_counts)
             continue
         shown = (
             shares

@@ -1352,14 +1352,11 @@ def draw_clv_segment_forecast(data: dict[str, pd.DataFrame]) -> go.Figure:
 def draw_clv_p_alive(data: dict[str, pd.DataFrame]) -> go.Figure:
     """How many customers the model thinks are still active: customers per tenth of p_alive."""
     table = "clv_p_alive_distribution"
+    baseline = None
     if "clv_validation_summary" in data:
-        selected = _selected_candidate(data)
-        if str(selected["model"]).endswith("_baseline"):
-            label = CLV_CANDIDATE_LABELS.get(str(selected["model"]), selected["model"])
-            raise MissingData(
-                f"the holdout selected the {label.lower()}, which has no probability alive: no "
-                "model with dropout predicted better than each customer's past rate"
-            )
+        selected = str(_selected_candidate(data)["model"])
+        if selected.endswith("_baseline"):
+            baseline = CLV_CANDIDATE_LABELS.get(selected, selected)
     bins = sorted_by(data[table], table, "bin_number")
     lows = column(bins, table, "p_alive_from").astype(float)
     highs = column(bins, table, "p_alive_to").astype(float)
@@ -1373,6 +1370,19 @@ def draw_clv_p_alive(data: dict[str, pd.DataFrame]) -> go.Figure:
     )
     fig.update_xaxes(title_text="Probability the customer is still active (p_alive)")
     fig.update_yaxes(title_text="Customers", rangemode="tozero")
+    if baseline is not None:
+        fig.add_annotation(
+            text=html.escape(
+                f"The holdout selected the {baseline.lower()}: no model with dropout predicted "
+                "better than each customer's past rate, so no probability alive is published."
+            ),
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+            showarrow=False,
+            font={"size": 14, "color": "#555"},
+        )
     return _layout(fig)
 
 
