@@ -1161,8 +1161,21 @@ def draw_recommendation_lists(data: dict[str, pd.DataFrame]) -> go.Figure:
         )
     fig.add_trace(trace, row=2, col=1)
     k = _fmt("{}", column(rows, table, "k").iloc[0])
-    split = _fmt("{}", column(rows, table, "test_start_date").iloc[0])
-    fig.update_yaxes(title_text=f"Recall@{k}, everything bought after {split}", row=1, col=1)
+    split = pd.Timestamp(column(rows, table, "test_start_date").iloc[0])
+    fig.update_yaxes(title_text=f"Recall@{k}, all items", row=1, col=1)
+    fig.add_annotation(
+        text=html.escape(
+            f"Trained on the lines before {split:%Y-%m-%d}; recall of each list on everything "
+            "the scored customers bought from that day on."
+        ),
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=1.0,
+        yanchor="bottom",
+        showarrow=False,
+        font={"size": 12, "color": "#555"},
+    )
     return _layout(
         fig,
         height=bars_px + table_px + 120,
@@ -1247,26 +1260,28 @@ def draw_clv_calibration(data: dict[str, pd.DataFrame]) -> go.Figure:
                 },
             )
         )
+    start = pd.Timestamp(selected.get("calibration_end_date")) + pd.Timedelta(days=1)
+    end = pd.Timestamp(selected.get("holdout_end_date"))
     note = (
-        f"Holdout {selected.get('calibration_end_date')} to {selected.get('holdout_end_date')}, "
+        f"Holdout {start:%Y-%m-%d} to {end:%Y-%m-%d}; "
         f"{CLV_CANDIDATE_LABELS.get(str(selected['model']), selected['model'])} selected: "
-        f"revenue predicted £{_fmt('{:,.0f}', selected.get('predicted_revenue'))}, actual "
+        f"revenue predicted £{_fmt('{:,.0f}', selected.get('predicted_revenue'))},<br>actual "
         f"£{_fmt('{:,.0f}', selected.get('actual_revenue'))}; MAE per customer "
         f"{_fmt('{:.2f}', selected.get('mae_purchases'))} purchase days"
     )
     fig.add_annotation(
-        text=html.escape(note),
+        text=html.escape(note).replace("&lt;br&gt;", "<br>"),
         xref="paper",
         yref="paper",
         x=0,
-        y=-0.22,
+        y=-0.3,
         showarrow=False,
         xanchor="left",
         font={"size": 12, "color": "#555"},
     )
     fig.update_xaxes(title_text="Repeat purchase days in the calibration period", type="category")
     fig.update_yaxes(title_text="Mean repeat purchase days in the holdout", rangemode="tozero")
-    return _layout(fig, margin={"l": 60, "r": 30, "t": 60, "b": 90})
+    return _layout(fig, height=460, margin={"l": 60, "r": 30, "t": 60, "b": 120})
 
 
 CLV_COMPARISON_COLUMNS = (
@@ -1298,17 +1313,18 @@ def draw_clv_model_comparison(data: dict[str, pd.DataFrame]) -> go.Figure:
     fig = go.Figure(trace)
     rule = str(column(summary, table, "selection_rule").iloc[0]) if len(summary) else ""
     fig.add_annotation(
-        text=html.escape(f"Rule: {rule}."),
+        text="<br>".join(html.escape(part) for part in textwrap.wrap(f"Rule: {rule}.", 150)),
         xref="paper",
         yref="paper",
         x=0,
-        y=-0.05,
+        y=0,
         showarrow=False,
         xanchor="left",
         yanchor="top",
+        align="left",
         font={"size": 12, "color": "#555"},
     )
-    return _layout(fig, height=120 + 30 * len(summary), margin={"l": 10, "r": 10, "t": 10, "b": 50})
+    return _layout(fig, height=140 + 30 * len(summary), margin={"l": 10, "r": 10, "t": 10, "b": 60})
 
 
 def draw_clv_segment_forecast(data: dict[str, pd.DataFrame]) -> go.Figure:
@@ -1373,9 +1389,10 @@ def draw_clv_p_alive(data: dict[str, pd.DataFrame]) -> go.Figure:
     if baseline is not None:
         fig.add_annotation(
             text=html.escape(
-                f"The holdout selected the {baseline.lower()}: no model with dropout predicted "
-                "better than each customer's past rate, so no probability alive is published."
-            ),
+                f"The holdout selected the {baseline.lower()}:<br>no model with dropout "
+                "predicted better than each<br>customer's past rate, so no probability alive "
+                "is published."
+            ).replace("&lt;br&gt;", "<br>"),
             xref="paper",
             yref="paper",
             x=0.5,
