@@ -29,22 +29,34 @@ clv_cut as (
 
 ),
 
-windows as (
+window_starts as (
 
-    -- 52 weeks (364 days), so that the weekdays of the two windows line up
     select
         'validation' as window_kind,
         cut_date as window_start_date,
-        horizon_days,
-        cast({{ dbt.dateadd('day', -364, 'cut_date') }} as date) as year_start_date
+        horizon_days
     from clv_cut
     union all
     select
         'forecast' as window_kind,
         as_of_date as window_start_date,
-        horizon_days,
-        cast({{ dbt.dateadd('day', -364, 'as_of_date') }} as date) as year_start_date
+        horizon_days
     from clv_cut
+
+),
+
+windows as (
+
+    -- 52 weeks (364 days) back, so that the weekdays of the two windows line up
+    select
+        window_kind,
+        window_start_date,
+        horizon_days,
+        cast({{ dbt.dateadd('day', -364, 'window_start_date') }} as date) as year_start_date,
+        cast(
+            {{ dbt.dateadd('day', 'horizon_days - 364', 'window_start_date') }} as date
+        ) as season_end_date
+    from window_starts
 
 ),
 
@@ -74,18 +86,14 @@ window_counts as (
     select
         windows.window_kind,
         count(*) filter (
-            where
-                purchase_days.purchase_date >= windows.year_start_date
-                and purchase_days.purchase_date < windows.window_start_date
+            where purchase_days.purchase_date < windows.window_start_date
         ) as year_purchase_days,
         count(*) filter (
-            where
-                purchase_days.purchase_date >= windows.year_start_date
-                and purchase_days.purchase_date
-                < {{ dbt.dateadd('day', 'windows.horizon_days', 'windows.year_start_date') }}
+            where purchase_days.purchase_date < windows.season_end_date
         ) as season_purchase_days
     from windows
-    cross join purchase_days
+    inner join purchase_days
+        on windows.year_start_date <= purchase_days.purchase_date
     group by windows.window_kind
 
 ),

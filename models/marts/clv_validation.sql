@@ -15,15 +15,21 @@ validation_summary as (
 
 ),
 
+bucket_numbers as (
+
+    {{ dbt.generate_series(8) }}
+
+),
+
 buckets as (
 
     -- every candidate has a row for every bucket, with 0 customers when none falls in it
     select
         validation_summary.model,
         validation_summary.is_selected,
-        series.generated_number
+        bucket_numbers.generated_number
     from validation_summary
-    cross join ({{ dbt.generate_series(8) }}) as series
+    cross join bucket_numbers
 
 ),
 

@@ -57,18 +57,26 @@ checked as (
     left join used
         on selected.list_kind = used.list_kind
 
+),
+
+list_count as (
+
+    select count(*) as lists
+    from selected
+
 )
 
-select *
+select checked.*
 from checked
+cross join list_count
 where
-    selected_rows != 1
+    checked.selected_rows != 1
     or (
-        used_method != selected_method
+        checked.used_method != checked.selected_method
         and not (
-            list_kind = 'reorder'
-            and selected_method = 'reorder_timing'
-            and used_method = 'most_ordered'
+            checked.list_kind = 'reorder'
+            and checked.selected_method = 'reorder_timing'
+            and checked.used_method = 'most_ordered'
         )
     )
-    or (select count(distinct list_kind) from selected) != 2
+    or list_count.lists != 2
