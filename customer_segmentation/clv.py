@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from customer_segmentation import var_spec
 from customer_segmentation.segmentation.features import sample_positions
-from customer_segmentation.segmentation.threads import single_threaded
+from customer_segmentation.segmentation.threads import import_modules, single_threaded
 
 # The transaction models: pymc-marketing class name and parameters, in the order of the
 # candidates below (the simplest first).
@@ -42,7 +42,9 @@ CANDIDATES = (*BASELINES, *TRANSACTION_MODELS)
 GAMMA_GAMMA_PARAMETERS = {"p": "p", "q": "q", "gamma": "v"}
 SUMMARY_COLUMNS = ["customer_id", "frequency", "recency", "t", "monetary_value"]
 # The fits run in pytensor (C code) and scipy's L-BFGS-B; scipy's BLAS is limited to one thread.
-FIT_MODULES = ("scipy.optimize",)
+# Imported through segmentation.threads.import_modules, one thread at a time: pymc-marketing
+# imports scikit-learn, which the segmentation models import in other dbt threads.
+FIT_MODULES = ("scipy.optimize", "pymc_marketing.clv", "pymc_extras.prior")
 FREQUENCY_BUCKETS = 7  # bucket 7 holds frequency 7 and above
 # Each model is fitted on all customers up to this many, else on a deterministic sample of
 # them (segmentation.features.sample_positions); predictions are made for every customer, and
@@ -219,6 +221,7 @@ def gamma_gamma_customers(frame: pd.DataFrame) -> pd.DataFrame:
 
 def fit_gamma_gamma(frame: pd.DataFrame) -> Fit:
     """Gamma-Gamma (Fader & Hardie 2013) by maximum likelihood on repeat customers' spend."""
+    import_modules(*FIT_MODULES)
     from pymc_marketing.clv import GammaGammaModel
 
     started = time.perf_counter()
@@ -385,6 +388,7 @@ def predict(
     CLV = sum over months m = 1..M of spend x (E[X(30 m)] - E[X(30 (m - 1))]) / (1 + d)^m with
     d = (1 + annual rate)^(1/12) - 1 (pymc-marketing's customer_lifetime_value, time unit D).
     """
+    import_modules(*FIT_MODULES)
     from pymc_marketing.clv import GammaGammaModel, customer_lifetime_value
 
     data = frame.copy()

@@ -17,7 +17,11 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from customer_segmentation.segmentation.threads import KMEANS_MODULES, single_threaded
+from customer_segmentation.segmentation.threads import (
+    KMEANS_MODULES,
+    import_modules,
+    single_threaded,
+)
 
 # In the order that breaks a tie in recall at k (the first, the simpler, wins).
 REORDER_METHODS = ("most_ordered", "reorder_timing")
@@ -126,6 +130,7 @@ def fit_reorder_timing(features) -> ReorderModel:
     """Logistic regression of `ordered_after` on the FEATURES of a relation of pair_features
     (scikit-learn, lbfgs, fixed settings, one thread, rows in customer and product order: the
     same pairs give the same coefficients)."""
+    import_modules("sklearn.linear_model")
     from sklearn.linear_model import LogisticRegression
 
     table = features.order("customer_id, stock_code").fetchnumpy()
