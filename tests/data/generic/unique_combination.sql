@@ -1,9 +1,8 @@
 {#- Fails with the duplicated key values when the columns together are not unique (null
-    values are equal here, as in GROUP BY). `columns: []` is the key of a one-row table: fails
-    when it has more than one row. `first_rows: N` tests the first N rows the model yields, for
-    a view over the input files where a full test would read them all again: DuckDB stops
-    reading after N rows (every row below N). Written here because no dbt package can be
-    downloaded. -#}
+    values are equal here, as in GROUP BY). `first_rows: N` tests the first N rows the model
+    yields, for a view over the input files where a full test would read them all again:
+    DuckDB stops reading after N rows (every row below N). Written here because no dbt package
+    can be downloaded. -#}
 {% test unique_combination(model, columns, first_rows=none) %}
 {%- if first_rows is not none and (first_rows | int) < 1 %}
     {{ exceptions.raise_compiler_error(
@@ -14,7 +13,7 @@ with
 
 keys as (
 
-    select {{ columns | join(', ') if columns else 'true as one_row' }}
+    select {{ columns | join(', ') }}
     from {{ model }}
     {%- if first_rows is not none %}
     limit {{ first_rows | int }}
@@ -23,12 +22,10 @@ keys as (
 )
 
 select
-    {{ columns | join(', ') ~ ',' if columns }}
+    {{ columns | join(', ') }},
     count(*) as occurrences
 from keys
-{%- if columns %}
 group by {{ columns | join(', ') }}
-{%- endif %}
 having count(*) > 1
 
 {% endtest %}
