@@ -58,13 +58,15 @@ docs: setup
 	$(DBT) docs generate --static
 	@echo "Open target/static_index.html in a browser."
 
-## The scheduled refresh: Dagster's UI on http://127.0.0.1:3000 and its daemon, which runs the
-## daily schedule (`dbt build` at 06:00 UTC, one run at a time); docs/scheduling.md.
+## The scheduled refresh: Dagster's UI on http://127.0.0.1:$(DAGSTER_PORT) and its daemon, which
+## runs the daily schedule (`dbt build` at 06:00 UTC, one run at a time); docs/scheduling.md.
 DAGSTER_HOME ?= $(CURDIR)/warehouse/dagster
+DAGSTER_PORT ?= 3000
 dagster: setup-dagster
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -m customer_segmentation.orchestration
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -m customer_segmentation.orchestration \
+		-p $(DAGSTER_PORT)
 
 ## Set up, then run the whole suite: dbt build with data and unit tests, pytest, sqlfluff, ruff.
 ## pytest runs its files on two workers (pytest-xdist; each file on one worker, so a module's

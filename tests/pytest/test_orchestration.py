@@ -1,15 +1,23 @@
 """The scheduled refresh (customer_segmentation/orchestration.py, docs/scheduling.md): Dagster
 materializes every dbt model and seed of the project on the bundled sample, in this process,
-and the build publishes the serving file; the daily schedule skips while a run is in flight,
-and the instance of `make dagster` runs one run at a time.
+and the build publishes the serving file; the daily schedule skips while a run is in flight;
+`make dagster` serves it, one run at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
 import dagster as dg
 import duckdb
 import pytest
-import yaml
 from conftest import PROJECT_DIR
 
 from customer_segmentation import orchestration
@@ -109,12 +117,83 @@ def test_the_schedule_skips_while_a_run_is_in_flight(refreshed):
         assert schedule.evaluate_tick(dg.build_schedule_context(instance=instance)).run_requests
 
 
-def test_the_instance_of_make_dagster_runs_one_run_at_a_time():
-    config = yaml.safe_load((PROJECT_DIR / "dagster.yaml").read_text())
-    with dg.instance_for_test(overrides=config) as instance:
-        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
-    makefile = (PROJECT_DIR / "Makefile").read_text()
-    assert "cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml" in makefile
+def graphql(port: int, query: str) -> dict:
+    """The answer of the UI's GraphQL endpoint to `query`."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["data"]
+
+
+def test_make_dagster_serves_the_daily_schedule_one_run_at_a_time(tmp_path):
+    """`make dagster` as docs/scheduling.md gives it (on a free port, with its own Dagster
+    home): its UI lists the schedule as running at 06:00 UTC, its instance runs one run at a
+    time, and the daemon's scheduler is up."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    home = tmp_path / "dagster_home"
+    log = (tmp_path / "dagster.log").open("w")
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "dagster", f"DAGSTER_PORT={port}", f"DAGSTER_HOME={home}"],
+        cwd=PROJECT_DIR,
+        env={
+            **os.environ,
+            "DBT_TARGET_PATH": str(tmp_path / "target"),
+            "DBT_LOG_PATH": str(tmp_path / "logs"),
+            "DUCKDB_PATH": str(tmp_path / "retail.duckdb"),
+            "SERVING_DUCKDB_PATH": str(tmp_path / "serving.duckdb"),
+        },
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    location = "customer_segmentation.orchestration"
+    query = f"""{{
+        schedulesOrError(repositorySelector: {{
+            repositoryName: "__repository__", repositoryLocationName: "{location}"
+        }}) {{
+            ... on Schedules {{
+                results {{ name cronSchedule executionTimezone scheduleState {{ status }} }}
+            }}
+        }}
+        instance {{
+            runQueueConfig {{ maxConcurrentRuns }}
+            daemonHealth {{ allDaemonStatuses {{ daemonType healthy }} }}
+        }}
+    }}"""
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert proc.poll() is None, (tmp_path / "dagster.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, (tmp_path / "dagster.log").read_text()[-3000:]
+            try:
+                data = graphql(port, query)
+            except OSError:  # not listening yet
+                data = None
+            health = ((data or {}).get("instance") or {}).get("daemonHealth") or {}
+            daemons = {s["daemonType"]: s["healthy"] for s in health.get("allDaemonStatuses", [])}
+            if data and data["schedulesOrError"].get("results") and daemons.get("SCHEDULER"):
+                break
+            time.sleep(2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # gone already when make failed
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        log.close()
+    assert data["schedulesOrError"]["results"] == [
+        {
+            "name": "daily_refresh",
+            "cronSchedule": "0 6 * * *",
+            "executionTimezone": "UTC",
+            "scheduleState": {"status": "RUNNING"},
+        }
+    ]
+    assert data["instance"]["runQueueConfig"] == {"maxConcurrentRuns": 1}
+    assert (home / "dagster.yaml").read_text() == (PROJECT_DIR / "dagster.yaml").read_text()
 
 
 def test_the_cron_line_runs_what_the_schedule_runs():
