@@ -4,11 +4,21 @@
 -- time and guest flag are taken as fct_orders takes them (the smallest customer id, the
 -- earliest time; a guest invoice only when every line is a guest's), so an invoice whose
 -- lines straddle a minute is still one order, and the grouping keys alone make the grain.
--- It runs after int_customer_products (the line below): these are the two largest
--- aggregations of the build (95M and 63M groups at 100M lines), and side by side they
--- failed with DuckDB out of memory at the profile's 2 GB limit, each time it was tried;
--- int_customer_rfm_snapshots runs after it for the same reason (docs/performance.md).
--- depends_on: {{ ref('int_customer_products') }}
+-- Incremental by invoice and product (docs/refresh.md): a build takes again the keys on the
+-- lines of the input files written since its last, and those whose lines came from a file
+-- written or gone since (a file id from min_input_file_id to max_input_file_id: almost always
+-- one file); it sums
+-- their lines over every file and deletes the keys left with no line (written as null lines,
+-- deleted by the post-hook).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['invoice_no', 'stock_code'],
+    on_schema_change='fail',
+    post_hook="delete from {{ this }} where lines is null",
+) }}
+{%- set files = input_files_written_since(ref('int_invoice_line_files'), 'watermark') %}
+
 with
 
 order_lines as (
@@ -17,7 +27,54 @@ order_lines as (
 
 ),
 
-final as (
+input_files as (
+
+    select * from {{ ref('int_invoice_line_files') }}
+
+),
+
+sale_lines as (
+
+    select * from order_lines
+    where line_type = 'sale'
+
+),
+
+{%- if files is not none %}
+
+taken_keys as (
+
+    -- the keys on the lines written since, and those with a line in a file written or gone
+    -- since (a file whose id lies between the smallest and largest of the key's file ids)
+    select distinct invoice_no, stock_code
+    from sale_lines
+    where {{ in_files('input_file', files) }}
+    union
+    select held.invoice_no, held.stock_code
+    from {{ this }} as held
+    inner join (
+        -- the files written or gone since (int_invoice_line_files keeps the gone ones)
+        select input_files.input_file_id
+        from input_files
+        where {{ in_files('input_files.input_file', files) }}
+    ) as touched
+        on touched.input_file_id between held.min_input_file_id and held.max_input_file_id
+
+),
+
+taken_lines as (
+
+    select sale_lines.*
+    from sale_lines
+    semi join taken_keys
+        on
+            sale_lines.invoice_no = taken_keys.invoice_no
+            and sale_lines.stock_code = taken_keys.stock_code
+
+),
+{%- endif %}
+
+sums as (
 
     select
         -- ids
@@ -32,10 +89,44 @@ final as (
         count(*) as lines,
         sum(quantity) as items,
         -- amounts
-        sum(line_amount) as amount
-    from order_lines
-    where line_type = 'sale'
+        sum(line_amount) as amount,
+        -- the input files of its lines, as the smallest and largest file id
+        min(input_file_id) as min_input_file_id,
+        max(input_file_id) as max_input_file_id
+    from {{ 'taken_lines' if files is not none else 'sale_lines' }}
     group by invoice_no, stock_code
+
+),
+
+final as (
+
+    select
+        {%- if files is not none %}
+        taken_keys.invoice_no,
+        taken_keys.stock_code,
+        {%- else %}
+        sums.invoice_no,
+        sums.stock_code,
+        {%- endif %}
+        sums.customer_id,
+        sums.invoiced_at,
+        sums.is_guest,
+        sums.lines,
+        sums.items,
+        sums.amount,
+        sums.min_input_file_id,
+        sums.max_input_file_id,
+        -- the latest input file write taken (what the next build compares with)
+        (select max(input_files.lines_written_at) from input_files) as written_through
+    {%- if files is not none %}
+    from taken_keys
+    left join sums
+        on
+            taken_keys.invoice_no = sums.invoice_no
+            and taken_keys.stock_code = sums.stock_code
+    {%- else %}
+    from sums
+    {%- endif %}
 
 )
 
