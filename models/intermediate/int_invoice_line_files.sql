@@ -52,11 +52,36 @@ gone_files as (
 
 ),
 
-final as (
+files as (
 
     select * from held_files
     union all
     select * from gone_files
+
+),
+
+final as (
+
+    -- what this build did to each file, against this table as the last build left it
+    select
+        files.*,
+        case
+            {%- if previous is not none %}
+            when files.is_held and previous.is_held is not true then 'added'
+            when files.is_held and files.lines_written_at != previous.lines_written_at
+                then 'changed'
+            when files.is_held then 'unchanged'
+            when previous.is_held then 'removed'
+            {%- else %}
+            when files.is_held then 'added'
+            {%- endif %}
+            else 'gone'
+        end as build_change
+    from files
+    {%- if previous is not none %}
+    left join {{ previous }} as previous
+        on files.input_file = previous.input_file
+    {%- endif %}
 
 )
 
