@@ -7,9 +7,8 @@
 -- Incremental by invoice and product (docs/refresh.md): a build takes again the keys on the
 -- lines of the input files written since its last, and those whose lines came from a file
 -- written or gone since (a file id from min_input_file_id to max_input_file_id: almost always
--- one file); it sums
--- their lines over every file and deletes the keys left with no line (written as null lines,
--- deleted by the post-hook).
+-- one file); it sums their lines over every file and deletes the keys left with no line
+-- (written as null lines, deleted by the post-hook).
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
