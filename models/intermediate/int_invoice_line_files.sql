@@ -65,6 +65,13 @@ final as (
     -- what this build did to each file, against this table as the last build left it
     select
         files.*,
+        -- the earliest accepted line the file has had in any build (a change to the file can
+        -- change what is known at any date after it)
+        {%- if previous is not none %}
+        least(files.first_invoiced_at, previous.earliest_invoiced_at) as earliest_invoiced_at,
+        {%- else %}
+        files.first_invoiced_at as earliest_invoiced_at,
+        {%- endif %}
         case
             {%- if previous is not none %}
             when files.is_held and previous.is_held is not true then 'added'

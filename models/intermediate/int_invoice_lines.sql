@@ -96,7 +96,7 @@ read_lines as (
 
 {%- if incremental %}
 
-kept_lines as (
+kept_lines as not materialized (
 
     -- the rows of the files neither read again nor gone, as this table holds them
     select * from {{ this }}
@@ -106,7 +106,7 @@ kept_lines as (
 
 ),
 
-replaced_lines as (
+replaced_lines as not materialized (
 
     -- the rows of the files read again or gone, as this table holds them
     select * from {{ this }}
