@@ -44,18 +44,21 @@ purchases as (
 
 ),
 
-{%- if files is not none %}
+{%- if is_incremental() %}
 
 taken_pairs as (
 
     -- the pairs on the lines written since, and those whose first purchase was in a file
-    -- written or gone since
+    -- written or gone since; every pair, held or not, when the model is made again in full
     select distinct customer_id, stock_code
     from purchases
+    {%- if files is not none %}
     where {{ in_files('input_file', files) }}
+    {%- endif %}
     union
     select customer_id, stock_code
     from {{ this }}
+    {%- if files is not none %}
     where
         first_input_file_id in (
             select input_files.input_file_id from input_files
@@ -64,6 +67,7 @@ taken_pairs as (
         or first_input_file_id not in (
             select input_files.input_file_id from input_files where input_files.is_held
         )
+    {%- endif %}
 
 ),
 
@@ -71,10 +75,12 @@ taken_purchases as (
 
     select purchases.*
     from purchases
+    {%- if files is not none %}
     semi join taken_pairs
         on
             purchases.customer_id = taken_pairs.customer_id
             and purchases.stock_code = taken_pairs.stock_code
+    {%- endif %}
 
 ),
 {%- endif %}
@@ -88,7 +94,7 @@ pairs as (
         bool_and(is_guest) as is_guest,
         -- the first purchase and its input file (the smaller file id on a tie)
         min({'invoiced_at': invoiced_at, 'input_file_id': input_file_id}) as first_purchase
-    from {{ 'taken_purchases' if files is not none else 'purchases' }}
+    from {{ 'taken_purchases' if is_incremental() else 'purchases' }}
     group by customer_id, stock_code
 
 ),
@@ -96,7 +102,7 @@ pairs as (
 final as (
 
     select
-        {%- if files is not none %}
+        {%- if is_incremental() %}
         taken_pairs.customer_id,
         taken_pairs.stock_code,
         {%- else %}
@@ -108,7 +114,7 @@ final as (
         pairs.first_purchase.input_file_id as first_input_file_id,
         -- the latest input file write taken (what the next build compares with)
         (select max(input_files.lines_written_at) from input_files) as written_through
-    {%- if files is not none %}
+    {%- if is_incremental() %}
     from taken_pairs
     left join pairs
         on

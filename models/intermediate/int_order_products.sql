@@ -39,18 +39,22 @@ sale_lines as (
 
 ),
 
-{%- if files is not none %}
+{%- if is_incremental() %}
 
 taken_keys as (
 
     -- the keys on the lines written since, and those with a line in a file written or gone
-    -- since (a file whose id lies between the smallest and largest of the key's file ids)
+    -- since (a file whose id lies between the smallest and largest of the key's file ids);
+    -- every key, held or not, when the model is made again in full
     select distinct invoice_no, stock_code
     from sale_lines
+    {%- if files is not none %}
     where {{ in_files('input_file', files) }}
+    {%- endif %}
     union
     select held.invoice_no, held.stock_code
     from {{ this }} as held
+    {%- if files is not none %}
     inner join (
         -- the files written or gone since (int_invoice_line_files keeps the gone ones)
         select input_files.input_file_id
@@ -58,6 +62,7 @@ taken_keys as (
         where {{ in_files('input_files.input_file', files) }}
     ) as touched
         on touched.input_file_id between held.min_input_file_id and held.max_input_file_id
+    {%- endif %}
 
 ),
 
@@ -65,10 +70,12 @@ taken_lines as (
 
     select sale_lines.*
     from sale_lines
+    {%- if files is not none %}
     semi join taken_keys
         on
             sale_lines.invoice_no = taken_keys.invoice_no
             and sale_lines.stock_code = taken_keys.stock_code
+    {%- endif %}
 
 ),
 {%- endif %}
@@ -92,7 +99,7 @@ sums as (
         -- the input files of its lines, as the smallest and largest file id
         min(input_file_id) as min_input_file_id,
         max(input_file_id) as max_input_file_id
-    from {{ 'taken_lines' if files is not none else 'sale_lines' }}
+    from {{ 'taken_lines' if is_incremental() else 'sale_lines' }}
     group by invoice_no, stock_code
 
 ),
@@ -100,7 +107,7 @@ sums as (
 final as (
 
     select
-        {%- if files is not none %}
+        {%- if is_incremental() %}
         taken_keys.invoice_no,
         taken_keys.stock_code,
         {%- else %}
@@ -117,7 +124,7 @@ final as (
         sums.max_input_file_id,
         -- the latest input file write taken (what the next build compares with)
         (select max(input_files.lines_written_at) from input_files) as written_through
-    {%- if files is not none %}
+    {%- if is_incremental() %}
     from taken_keys
     left join sums
         on
