@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 from conftest import SAMPLE_CSV, DbtResult, build_ok
+from test_real_size import real_size_file
 
 BUILD = ["build", "--exclude-resource-type", "unit_test"]
 # The steps of a sequence leave out the lifetime-value fits and the judging models: they are
@@ -213,3 +214,41 @@ def test_monthly_exports_refreshed_step_by_step_equal_a_full_build(tmp_path):
     folder.put("2011-12-extra.csv", [header, *months["2011-06"][1:60]])
     assert build_info(folder.refresh(BUILD)) == ("refresh", [], ["2011-12-extra.csv"], [])
     folder.assert_equals_a_full_build(BUILD)
+
+
+def test_a_real_size_file_in_monthly_exports_refreshed_equals_a_full_build(tmp_path):
+    """The 610,000-line file of test_real_size cut into months: a month removed while copies
+    of its lines arrive in another file (they become the originals), this month's export
+    added without its last day; then the month put back (its lines are the copies now) and
+    the export grown by its last day. Every table equals a full build of the same files."""
+    months = month_files(real_size_file())
+    names = list(months)
+    header = months[names[0]][0]
+    folder = Folder(tmp_path)
+    for month in names[:-1]:
+        folder.put(f"{month}.csv", months[month])
+    assert changes(folder.refresh())[0] == "full"
+
+    last = months[names[-1]]
+    last_day = max(r[4].split()[0] for r in last[1:])
+    folder.remove("2011-03.csv")
+    folder.put("2011-03-copies.csv", [header, *months["2011-03"][1:2001]])
+    folder.put(f"{names[-1]}.csv", [header, *(r for r in last[1:] if r[4].split()[0] != last_day)])
+    assert changes(folder.refresh()) == (
+        "refresh",
+        ["2011-03-copies.csv", f"{names[-1]}.csv"],
+        [],
+        ["2011-03.csv"],
+    )
+    folder.put("2011-03.csv", months["2011-03"])
+    folder.put(f"{names[-1]}.csv", last)
+    assert changes(folder.refresh()) == ("refresh", ["2011-03.csv"], [f"{names[-1]}.csv"], [])
+    # every accepted line of the copies has its twin in March, a duplicate now
+    with duckdb.connect(str(folder.root / "refreshed" / "retail.duckdb"), read_only=True) as con:
+        copies, twins = con.execute(
+            "select count(*) filter (where input_file like '%/2011-03-copies.csv' "
+            "and reject_reason is null), count(*) filter (where input_file like '%/2011-03.csv' "
+            "and reject_reason = 'duplicate_line') from intermediate.int_invoice_lines"
+        ).fetchone()
+    assert twins >= copies > 1000
+    folder.assert_equals_a_full_build()
