@@ -71,6 +71,8 @@ taken_pairs as (
 
 ),
 
+{%- endif %}
+
 taken_purchases as (
 
     select purchases.*
@@ -83,7 +85,6 @@ taken_purchases as (
     {%- endif %}
 
 ),
-{%- endif %}
 
 pairs as (
 
@@ -93,36 +94,60 @@ pairs as (
         -- a guest's synthetic id is negative, a real one positive: one flag per customer
         bool_and(is_guest) as is_guest,
         -- the first purchase and its input file (the smaller file id on a tie)
-        min({'invoiced_at': invoiced_at, 'input_file_id': input_file_id}) as first_purchase
-    from {{ 'taken_purchases' if is_incremental() else 'purchases' }}
+        min({'invoiced_at': invoiced_at, 'input_file_id': input_file_id})  -- noqa: LT01
+            as first_purchase
+    from taken_purchases
     group by customer_id, stock_code
+
+),
+
+gone_pairs as (
+
+    -- the pairs taken whose lines are all gone: written with a null first purchase, which
+    -- the post-hook deletes
+    {%- if is_incremental() %}
+        select customer_id, stock_code from taken_pairs
+        except
+        select customer_id, stock_code from pairs
+    {%- else %}
+        select
+            customer_id,
+            stock_code
+        from pairs
+        where false
+    {%- endif %}
+
+),
+
+written as (
+
+    -- the latest input file write taken (what the next build compares with)
+    select max(lines_written_at) as written_through
+    from input_files
 
 ),
 
 final as (
 
     select
-        {%- if is_incremental() %}
-        taken_pairs.customer_id,
-        taken_pairs.stock_code,
-        {%- else %}
         pairs.customer_id,
         pairs.stock_code,
-        {%- endif %}
         pairs.is_guest,
-        pairs.first_purchase.invoiced_at as first_purchased_at,
-        pairs.first_purchase.input_file_id as first_input_file_id,
-        -- the latest input file write taken (what the next build compares with)
-        (select max(input_files.lines_written_at) from input_files) as written_through
-    {%- if is_incremental() %}
-    from taken_pairs
-    left join pairs
-        on
-            taken_pairs.customer_id = pairs.customer_id
-            and taken_pairs.stock_code = pairs.stock_code
-    {%- else %}
+        pairs.first_purchase['invoiced_at'] as first_purchased_at,
+        pairs.first_purchase['input_file_id'] as first_input_file_id,
+        written.written_through
     from pairs
-    {%- endif %}
+    cross join written
+    union all
+    select
+        gone_pairs.customer_id,
+        gone_pairs.stock_code,
+        null as is_guest,
+        null as first_purchased_at,
+        null as first_input_file_id,
+        written.written_through
+    from gone_pairs
+    cross join written
 
 )
 

@@ -32,22 +32,24 @@ held_files as (
 
 gone_files as (
 
-    {%- if previous is not none %}
     -- gone since the last build: found gone now; gone before: as found then
-    select
-        input_file,
-        input_file_id,
-        false as is_held,
-        case when is_held then {{ build_started_at() }} else lines_written_at end
-            as lines_written_at,
-        0 as input_rows,
-        0 as accepted_rows,
-        cast(null as timestamp) as first_invoiced_at,
-        cast(null as timestamp) as last_invoiced_at
-    from {{ previous }}
-    where input_file not in (select held_files.input_file from held_files)
+    {%- if previous is not none %}
+        select
+            input_file,
+            input_file_id,
+            false as is_held,
+            case when is_held then {{ build_started_at() }} else lines_written_at end
+                as lines_written_at,
+            0 as input_rows,
+            0 as accepted_rows,
+            cast(null as timestamp) as first_invoiced_at,
+            cast(null as timestamp) as last_invoiced_at
+        from {{ previous }}
+        where input_file not in (select held_files.input_file from held_files)
     {%- else %}
-    select * from held_files where false
+        select *
+        from held_files
+        where false
     {%- endif %}
 
 ),
@@ -68,19 +70,20 @@ final as (
         -- the earliest accepted line the file has had in any build (a change to the file can
         -- change what is known at any date after it)
         {%- if previous is not none %}
-        least(files.first_invoiced_at, previous.earliest_invoiced_at) as earliest_invoiced_at,
+            least(files.first_invoiced_at, previous.earliest_invoiced_at)
+                as earliest_invoiced_at,
         {%- else %}
-        files.first_invoiced_at as earliest_invoiced_at,
+            files.first_invoiced_at as earliest_invoiced_at,
         {%- endif %}
         case
             {%- if previous is not none %}
-            when files.is_held and previous.is_held is not true then 'added'
-            when files.is_held and files.lines_written_at != previous.lines_written_at
-                then 'changed'
-            when files.is_held then 'unchanged'
-            when previous.is_held then 'removed'
+                when files.is_held and previous.is_held is not true then 'added'
+                when files.is_held and files.lines_written_at != previous.lines_written_at
+                    then 'changed'
+                when files.is_held then 'unchanged'
+                when previous.is_held then 'removed'
             {%- else %}
-            when files.is_held then 'added'
+                when files.is_held then 'added'
             {%- endif %}
             else 'gone'
         end as build_change

@@ -20,6 +20,12 @@
 {%- set changes = invoice_lines_changes() %}
 {%- set incremental = is_incremental() %}
 {%- set replaced = (changes.to_read or []) + changes.removed %}
+{%- set stored_columns = [
+    'input_file', 'file_version', 'lines_written_at', 'source_file', 'source_row',
+    'invoice_no', 'stock_code', 'description', 'country', 'quantity', 'unit_price',
+    'invoiced_at', 'customer_id', 'is_cancellation_invoice', 'quantity_text',
+    'unit_price_text', 'invoice_date_text', 'customer_id_text', 'reject_reason', 'line_hash',
+] %}
 
 with
 
@@ -176,7 +182,7 @@ copies as (
 read_verdicts as (
 
     select
-        read_lines.* exclude (rule_reason),
+        read_lines.* exclude (read_lines.rule_reason),
         coalesce(
             read_lines.rule_reason,
             case when copies.source_row is not null then 'duplicate_line' end
@@ -239,52 +245,11 @@ rewritten_lines as (
 
 final as (
 
-    select
-        input_file,
-        file_version,
-        lines_written_at,
-        source_file,
-        source_row,
-        invoice_no,
-        stock_code,
-        description,
-        country,
-        quantity,
-        unit_price,
-        invoiced_at,
-        customer_id,
-        is_cancellation_invoice,
-        quantity_text,
-        unit_price_text,
-        invoice_date_text,
-        customer_id_text,
-        reject_reason,
-        line_hash
-    from read_verdicts
+    -- the rows read, and the kept rows of the files written again (the same columns)
+    select {{ stored_columns | join(', ') }} from read_verdicts
     {%- if incremental %}
     union all
-    select
-        input_file,
-        file_version,
-        lines_written_at,
-        source_file,
-        source_row,
-        invoice_no,
-        stock_code,
-        description,
-        country,
-        quantity,
-        unit_price,
-        invoiced_at,
-        customer_id,
-        is_cancellation_invoice,
-        quantity_text,
-        unit_price_text,
-        invoice_date_text,
-        customer_id_text,
-        reject_reason,
-        line_hash
-    from rewritten_lines
+    select {{ stored_columns | join(', ') }} from rewritten_lines
     {%- endif %}
 
 )

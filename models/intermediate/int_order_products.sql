@@ -66,6 +66,8 @@ taken_keys as (
 
 ),
 
+{%- endif %}
+
 taken_lines as (
 
     select sale_lines.*
@@ -78,7 +80,6 @@ taken_lines as (
     {%- endif %}
 
 ),
-{%- endif %}
 
 sums as (
 
@@ -99,21 +100,42 @@ sums as (
         -- the input files of its lines, as the smallest and largest file id
         min(input_file_id) as min_input_file_id,
         max(input_file_id) as max_input_file_id
-    from {{ 'taken_lines' if is_incremental() else 'sale_lines' }}
+    from taken_lines
     group by invoice_no, stock_code
+
+),
+
+gone_keys as (
+
+    -- the keys taken whose lines are all gone: written with null lines, which the post-hook
+    -- deletes
+    {%- if is_incremental() %}
+        select invoice_no, stock_code from taken_keys
+        except
+        select invoice_no, stock_code from sums
+    {%- else %}
+        select
+            invoice_no,
+            stock_code
+        from sums
+        where false
+    {%- endif %}
+
+),
+
+written as (
+
+    -- the latest input file write taken (what the next build compares with)
+    select max(lines_written_at) as written_through
+    from input_files
 
 ),
 
 final as (
 
     select
-        {%- if is_incremental() %}
-        taken_keys.invoice_no,
-        taken_keys.stock_code,
-        {%- else %}
         sums.invoice_no,
         sums.stock_code,
-        {%- endif %}
         sums.customer_id,
         sums.invoiced_at,
         sums.is_guest,
@@ -122,17 +144,24 @@ final as (
         sums.amount,
         sums.min_input_file_id,
         sums.max_input_file_id,
-        -- the latest input file write taken (what the next build compares with)
-        (select max(input_files.lines_written_at) from input_files) as written_through
-    {%- if is_incremental() %}
-    from taken_keys
-    left join sums
-        on
-            taken_keys.invoice_no = sums.invoice_no
-            and taken_keys.stock_code = sums.stock_code
-    {%- else %}
+        written.written_through
     from sums
-    {%- endif %}
+    cross join written
+    union all
+    select
+        gone_keys.invoice_no,
+        gone_keys.stock_code,
+        null as customer_id,
+        null as invoiced_at,
+        null as is_guest,
+        null as lines,
+        null as items,
+        null as amount,
+        null as min_input_file_id,
+        null as max_input_file_id,
+        written.written_through
+    from gone_keys
+    cross join written
 
 )
 
