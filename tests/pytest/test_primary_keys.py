@@ -2,7 +2,7 @@
 rule, read from the manifest so that a new model cannot be left out): `unique` on a column that
 is not null (a `not_null` test, `not_null_columns`, or a not-null constraint of an enforced
 contract), or `unique_combination` on its key columns. A key test that looks at part of the
-rows (a `where` slice, `first_rows`) says why in its description.
+rows (a `where` slice, `first_rows`, `written_by`) says why in its description.
 """
 
 from __future__ import annotations
@@ -73,8 +73,9 @@ def test_every_mart_and_intermediate_model_has_a_primary_key_test(sample_build: 
         test
         for tests in found.values()
         for test in tests
-        if test["config"].get("where") or test["test_metadata"]["kwargs"].get("first_rows")
+        if test["config"].get("where")
+        or {"first_rows", "written_by"} & set(test["test_metadata"]["kwargs"])
     ]
-    assert len(partial) >= 6
+    assert len(partial) >= 7
     unexplained = sorted(test["name"] for test in partial if len(test["description"]) < 40)
     assert not unexplained, f"key tests on part of the rows without a reason: {unexplained}"
