@@ -7,7 +7,8 @@ DBT := $(BIN)/dbt
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: setup test-setup build test lint publish report bench clean sample
+.PHONY: setup setup-dagster test-setup build test lint publish report docs dagster bench clean \
+	sample
 
 setup: $(VENV)/.installed
 
@@ -18,9 +19,17 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	mkdir -p warehouse
 	touch $@
 
+## Dagster, for the scheduled refresh (`make dagster`) and its test: requirements-dagster.txt,
+## installed with requirements.txt so that no pin of it moves. Not part of `make build`.
+setup-dagster: $(VENV)/.installed-dagster
+
+$(VENV)/.installed-dagster: requirements-dagster.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dagster.txt
+	touch $@
+
 ## The browser test of the report needs Debian's chromium and chromedriver (no browser is
 ## downloaded at run time); installed once, with sudo when not root.
-test-setup: setup
+test-setup: setup setup-dagster
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
@@ -42,6 +51,22 @@ publish: setup
 ## The visual report: one self-contained HTML file drawn from the serving file.
 report: setup
 	$(BIN)/python -m customer_segmentation.report
+
+## The documentation site as one HTML file, target/static_index.html: every model, column and
+## test, the lineage graph; column types from the build file when `make build` has run.
+docs: setup
+	$(DBT) docs generate --static
+	@echo "Open target/static_index.html in a browser."
+
+## The scheduled refresh: Dagster's UI on http://127.0.0.1:$(DAGSTER_PORT) and its daemon, which
+## runs the daily schedule (`dbt build` at 06:00 UTC, one run at a time); docs/scheduling.md.
+DAGSTER_HOME ?= $(CURDIR)/warehouse/dagster
+DAGSTER_PORT ?= 3000
+dagster: setup-dagster
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/dagster dev -m customer_segmentation.orchestration \
+		-p $(DAGSTER_PORT)
 
 ## Set up, then run the whole suite: dbt build with data and unit tests, pytest, sqlfluff, ruff.
 ## pytest runs its files on two workers (pytest-xdist; each file on one worker, so a module's

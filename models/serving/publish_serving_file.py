@@ -20,6 +20,7 @@ def model(dbt, session):
         dbt.ref("customer_segment_history"),
         dbt.ref("customer_segments"),
         dbt.ref("customer_value_tiers"),
+        dbt.ref("dim_dates"),
         dbt.ref("dim_products"),
         dbt.ref("fct_order_lines"),
         dbt.ref("fct_orders"),

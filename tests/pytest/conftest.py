@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,10 +16,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SAMPLE_CSV = PROJECT_DIR / "data" / "sample" / "online_retail_sample.csv"
 DBT = str(Path(sys.executable).with_name("dbt"))
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
 @dataclass
@@ -100,3 +106,48 @@ def failure_summary(output: str) -> str:
 def sample_build(tmp_path_factory) -> DbtResult:
     """The whole project built once on the bundled sample with default vars."""
     return build_ok(tmp_path_factory.mktemp("sample_build"))
+
+
+@pytest.fixture(scope="module")
+def chrome(tmp_path_factory):
+    """Headless Debian Chromium under Debian's chromedriver, logging console and network."""
+    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
+        message = "Debian's chromium and chromium-driver are not installed (make test-setup)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    # A driver path given to the Service: Selenium Manager (which downloads) is never run.
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def remote_requests(driver) -> list[str]:
+    """The network addresses (http, ws, ftp) the page asked for since the log was last read
+    (the performance log of `chrome`); file: and data: addresses are not network."""
+    requests = set()
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            requests.add(message["params"]["request"]["url"])
+    return sorted(url for url in requests if re.match(r"(https?|wss?|ftp):", url))

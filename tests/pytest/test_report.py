@@ -1,6 +1,7 @@
 """The visual report: one self-contained HTML file, drawn from the serving file, that renders
 every chart in a real browser (Debian's headless Chromium, driven by Selenium and Debian's
-chromedriver: no browser is downloaded) with no console error and no network request.
+chromedriver: no browser is downloaded; conftest's `chrome`) with no console error and no
+network request.
 
 Set `REPORT_SCREENSHOT=docs/report.png` to keep the screenshot the browser test takes.
 """
@@ -18,16 +19,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import PROJECT_DIR, DbtResult
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
+from conftest import PROJECT_DIR, DbtResult, remote_requests
 
 from customer_segmentation.report import CHART_IDS, CHARTS, LABEL_CHARS, write_report
 
 PYTHON = sys.executable
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 #: What a drawn chart has inside its container, per kind of trace: bars, lines and markers,
 #: heatmap images, treemap tiles, table cells, indicator numbers.
@@ -164,40 +160,6 @@ def test_report_is_declared_as_a_dbt_exposure(sample_build: DbtResult):
     assert {f"model.customer_segmentation.{table}" for table in read} <= depends
 
 
-@pytest.fixture(scope="module")
-def chrome(tmp_path_factory):
-    """Headless Debian Chromium under Debian's chromedriver, logging console and network."""
-    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-        message = "Debian's chromium and chromium-driver are not installed (make test-setup)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--window-size=1400,1000",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    # A driver path given to the Service: Selenium Manager (which downloads) is never run.
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 def test_report_renders_every_chart_in_chromium(chrome, report: Path, tmp_path: Path):
     chrome.execute_cdp_cmd(
         "Page.addScriptToEvaluateOnNewDocument",
@@ -240,12 +202,7 @@ def test_report_renders_every_chart_in_chromium(chrome, report: Path, tmp_path: 
     errors = chrome.execute_script("return window.__errors")
     console = [e for e in chrome.get_log("browser") if e["level"] in {"SEVERE", "ERROR"}]
     assert not errors and not console, f"console errors: {errors} {console}"
-    requests = set()
-    for entry in chrome.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            requests.add(message["params"]["request"]["url"])
-    remote = sorted(u for u in requests if re.match(r"(https?|wss?|ftp):", u))
+    remote = remote_requests(chrome)
     assert not remote, f"the report fetched from the network: {remote[:5]}"
 
     height = chrome.execute_script("return document.documentElement.scrollHeight")
