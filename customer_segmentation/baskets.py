@@ -21,21 +21,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from customer_segmentation.segmentation.threads import one_matrix_model_at_a_time
-
-# Order-product rows counted at once: about 0.25 GB of working memory per chunk. (At 100M
-# lines, alone on the built file: 2.46 GB peak against 2.60 GB with chunks of 5,000,000 rows,
-# in the same 82 s.)
-ROWS_PER_CHUNK = 2_500_000
-# Up to this many products the running total is a dense array: adding a chunk's product to it
-# needs no sparse triangle, conversion or merge. On the 3,901 products of 10M generated lines,
-# pair_counts alone took 7.2 s with the sparse total (triangle 1.4 s, conversions 0.5 s).
-DENSE_PRODUCTS = 5_000
-# Rows fetched from DuckDB at once.
-BATCH_ROWS = 1_000_000
-# Rows DuckDB sorts at once (about 0.3 GB of sort data): larger inputs are read in parts, one
-# scan each, split by the hash of the invoice number.
-ROWS_PER_SORT = 25_000_000
+from customer_segmentation.memory import BATCH_ROWS, DENSE_PRODUCTS, ROWS_PER_CHUNK, ROWS_PER_SORT
 
 PAIR_SCHEMA = pa.schema(
     [
@@ -102,7 +88,6 @@ def pair_counts(
     )
 
 
-@one_matrix_model_at_a_time
 def product_pairs(session, order_products, min_orders: int) -> pa.Table:
     """int_product_pairs: every pair of products seen together in at least `min_orders` sale
     orders, from the int_order_products relation (one row per order and product).

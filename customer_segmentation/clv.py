@@ -1,11 +1,13 @@
-"""Customer lifetime value: BG/NBD and Gamma-Gamma fitted by maximum likelihood, predictions.
+"""Customer lifetime value: candidate models fitted by maximum likelihood, scored on a holdout,
+and the selected one's predictions.
 
-The fits use pymc-marketing's `clv` models with flat priors (HalfFlat on every parameter), so
-the MAP it finds (`pymc.find_MAP`, which drops the log-transform's Jacobian) is the maximum
-likelihood fit the literature publishes. Standard errors come from the Hessian of the
-log-likelihood at the optimum (central differences of pytensor's analytic gradient).
-Predictions use the models' own formulas. The inputs are the per-customer summaries of the SQL
-models (macros/lifetime_summary.sql); time unit days. Method and figures: docs/clv.md.
+The candidates are three transaction models of pymc-marketing (BG/NBD, MBG/NBD, Pareto/NBD),
+each with Gamma-Gamma for spend, and two baselines that repeat each customer's past rate (the
+seasonal one scaled by last year's same window). The fits use flat priors (HalfFlat on every
+parameter), so the MAP pymc finds (`pymc.find_MAP`, which drops the log-transform's Jacobian)
+is the maximum likelihood fit the literature publishes; standard errors come from the Hessian
+of the log-likelihood at the optimum. The SQL models hold the summaries, the cuts and the
+selection (clv_validation_summary); Python fits and scores. Method and figures: docs/clv.md.
 """
 
 from __future__ import annotations
@@ -22,15 +24,43 @@ import pandas as pd
 import pyarrow as pa
 
 from customer_segmentation import var_spec
-from customer_segmentation.segmentation.threads import single_threaded
+from customer_segmentation.segmentation.features import sample_positions
+from customer_segmentation.segmentation.threads import import_modules, single_threaded
 
-BG_NBD_PARAMETERS = ("r", "alpha", "a", "b")
+# The transaction models: pymc-marketing class name and parameters, in the order of the
+# candidates below (the simplest first).
+TRANSACTION_MODELS = {
+    "bg_nbd": ("BetaGeoModel", ("r", "alpha", "a", "b")),
+    "mbg_nbd": ("ModifiedBetaGeoModel", ("r", "alpha", "a", "b")),
+    "pareto_nbd": ("ParetoNBDModel", ("r", "alpha", "s", "beta")),
+}
+BASELINES = ("naive_baseline", "seasonal_baseline")
+# Every candidate, simplest first: a tie in the selection goes to the earlier one
+# (clv_validation_summary.sql writes the same order).
+CANDIDATES = (*BASELINES, *TRANSACTION_MODELS)
 # pymc-marketing names the Gamma-Gamma scale v; the paper (Fader & Hardie 2013) calls it gamma.
 GAMMA_GAMMA_PARAMETERS = {"p": "p", "q": "q", "gamma": "v"}
 SUMMARY_COLUMNS = ["customer_id", "frequency", "recency", "t", "monetary_value"]
 # The fits run in pytensor (C code) and scipy's L-BFGS-B; scipy's BLAS is limited to one thread.
-FIT_MODULES = ("scipy.optimize",)
+# Imported through segmentation.threads.import_modules, one thread at a time: pymc-marketing
+# imports scikit-learn, which the segmentation models import in other dbt threads.
+FIT_MODULES = ("scipy.optimize", "pymc_marketing.clv", "pymc_extras.prior")
 FREQUENCY_BUCKETS = 7  # bucket 7 holds frequency 7 and above
+# Each model is fitted on all customers up to this many, else on a deterministic sample of
+# them (segmentation.features.sample_positions); predictions are made for every customer, and
+# the standard errors say what the sample costs. BG/NBD took 24.5 s on 788,252 customers.
+FIT_CUSTOMERS = 50_000
+# Pareto/NBD's likelihood holds Gauss hypergeometric functions 2F1(.; .; z) with z = |alpha -
+# beta| / (max(alpha, beta) + t): their gradient is a series whose terms fall like z^n, so it
+# slows as the scales part. On 10,000 customers one gradient took 0.2 s at beta = 5-10 alpha,
+# 0.6 s at 20 alpha, 1.6 s at 60 alpha (and a fit that wandered to beta = 175 alpha took 13 s
+# on 482 customers). So Pareto/NBD is fitted on at most PARETO_FIT_CUSTOMERS customers, and
+# alpha and beta are bounded at PARETO_SCALE_BOUND x BG/NBD's alpha: with the dropout shape
+# s -> 0 (no dropout) any beta gives the same likelihood, so the bound binds only there.
+PARETO_FIT_CUSTOMERS = 10_000
+PARETO_SCALE_BOUND = 20.0
+# L-BFGS-B evaluations at most per fit: a fit walking along a flat ridge stops.
+MAX_EVALUATIONS = 200
 # dbt runs Python models side by side in threads of one process; pytensor's config flags
 # (changed temporarily while pymc builds and compiles a model) are process-wide, so a fit
 # that ran beside another failed ("Cannot sample from half_flat variable"). One at a time.
@@ -74,6 +104,12 @@ def _flat_config(names) -> dict:
     return {name: Prior("HalfFlat") for name in names}
 
 
+def _model_class(name: str):
+    import pymc_marketing.clv as clv_models
+
+    return getattr(clv_models, TRANSACTION_MODELS[name][0])
+
+
 @contextmanager
 def _pymc_block() -> Iterator[None]:
     """One fit or prediction at a time (see _PYMC_LOCK), on one BLAS thread, without the
@@ -83,19 +119,41 @@ def _pymc_block() -> Iterator[None]:
         yield
 
 
-def _maximum_likelihood(clv_model, frame: pd.DataFrame, names: list[str]) -> tuple:
-    """Fit by MAP with flat priors (= MLE); values, standard errors and log-likelihood."""
-    clv_model.fit(data=frame, method="map", progressbar=False, seed=0)
+def fit_sample(frame: pd.DataFrame, size: int = FIT_CUSTOMERS) -> pd.DataFrame:
+    """The customers a model is fitted on: all up to `size`, else a deterministic sample."""
+    return frame.iloc[sample_positions(frame["customer_id"].to_numpy(), size)]
+
+
+def _maximum_likelihood(
+    clv_model,
+    frame: pd.DataFrame,
+    names: list[str],
+    start: dict[str, float] | None = None,
+    upper: dict[str, float] | None = None,
+) -> tuple:
+    """Fit by MAP with flat priors (= MLE), from `start` (log values) within the `upper`
+    bounds (log values) where given; values, standard errors and log-likelihood."""
+    clv_model.build_model(frame)
+    order = list(clv_model.model.initial_point())
+    bounds = [(None, (upper or {}).get(name)) for name in order]
+    clv_model.fit(
+        method="map",
+        progressbar=False,
+        seed=0,
+        start=start,
+        maxeval=MAX_EVALUATIONS,
+        bounds=bounds if upper else None,
+    )
     model = clv_model.model
     point = {k: v for k, v in clv_model.idata.posterior.items()}
     value_vars = list(model.continuous_value_vars)
-    start = {var.name: None for var in value_vars}
+    start_point = {var.name: None for var in value_vars}
     params = {name: float(np.asarray(point[name]).reshape(-1)[0]) for name in names}
     # The value vars are log(parameter); at the optimum the Hessian in log space is
     # diag(theta) H diag(theta), so cov(theta) = diag(theta) inv(-H_log) diag(theta).
     for var in value_vars:
         base = var.name.removesuffix("_log__")
-        start[var.name] = np.log(params[base])
+        start_point[var.name] = np.log(params[base])
     logp = model.compile_logp(jacobian=False)
     # Central differences of pytensor's analytic gradient: compiling the analytic Hessian
     # took 6 s per fit, the gradient under 1 s; in log space a step of 1e-5 is exact to ~1e-9.
@@ -103,33 +161,57 @@ def _maximum_likelihood(clv_model, frame: pd.DataFrame, names: list[str]) -> tup
     step = 1e-5
     info = np.empty((len(value_vars), len(value_vars)))
     for i, var in enumerate(value_vars):
-        up = {**start, var.name: start[var.name] + step}
-        down = {**start, var.name: start[var.name] - step}
+        up = {**start_point, var.name: start_point[var.name] + step}
+        down = {**start_point, var.name: start_point[var.name] - step}
         info[i] = -(np.asarray(dlogp(up)) - np.asarray(dlogp(down))) / (2 * step)
     info = (info + info.T) / 2
-    cov_log = np.linalg.inv(info)
     order = [var.name.removesuffix("_log__") for var in value_vars]
     theta = np.array([params[name] for name in order])
-    cov = cov_log * np.outer(theta, theta)
-    # at a boundary optimum (a -> 0 when nobody seems to drop out) the information is
+    # at a boundary optimum (a or s -> 0 when nobody seems to drop out) the information is
     # singular: no standard error there
+    try:
+        cov = np.linalg.inv(info) * np.outer(theta, theta)
+    except np.linalg.LinAlgError:
+        cov = np.full_like(info, np.nan)
     errors = {
         name: float(np.sqrt(cov[i, i])) if cov[i, i] > 0 and np.isfinite(cov[i, i]) else None
         for i, name in enumerate(order)
     }
-    return params, errors, float(logp(start))
+    return params, errors, float(logp(start_point))
 
 
-def fit_bg_nbd(frame: pd.DataFrame) -> Fit:
-    """BG/NBD (Fader, Hardie & Lee 2005) by maximum likelihood on frequency, recency, T."""
-    from pymc_marketing.clv import BetaGeoModel
-
+def fit_transaction_model(name: str, frame: pd.DataFrame, start: Fit | None = None) -> Fit:
+    """One transaction model by maximum likelihood on frequency, recency, T of the fit sample.
+    Pareto/NBD starts from a BG/NBD fit's purchase process (r, alpha) when one is given, within
+    the bounds of PARETO_SCALE_BOUND: its likelihood costs most per evaluation, and the start
+    halved the evaluations."""
     started = time.perf_counter()
-    data = frame[["customer_id", "frequency", "recency", "T"]]
+    names = list(TRANSACTION_MODELS[name][1])
+    size = PARETO_FIT_CUSTOMERS if name == "pareto_nbd" else FIT_CUSTOMERS
+    data = fit_sample(frame, size)[["customer_id", "frequency", "recency", "T"]]
+    initial, upper = None, None
+    if name == "pareto_nbd" and start is not None:
+        r, alpha = start.values["r"], start.values["alpha"]
+        initial = {
+            "r_log__": np.log(r),
+            "alpha_log__": np.log(alpha),
+            "s_log__": 0.0,
+            "beta_log__": np.log(alpha),
+        }
+        bound = float(np.log(PARETO_SCALE_BOUND * alpha))
+        upper = {"alpha_log__": bound, "beta_log__": bound}
     with _pymc_block():
-        bg = BetaGeoModel(model_config=_flat_config(BG_NBD_PARAMETERS))
-        values, errors, loglik = _maximum_likelihood(bg, data, list(BG_NBD_PARAMETERS))
-    return Fit("bg_nbd", values, errors, loglik, len(data), time.perf_counter() - started)
+        model = _model_class(name)(model_config=_flat_config(names))
+        values, errors, loglik = _maximum_likelihood(model, data, names, initial, upper)
+    return Fit(name, values, errors, loglik, len(data), time.perf_counter() - started)
+
+
+def fit_transaction_models(frame: pd.DataFrame) -> dict[str, Fit]:
+    """Every transaction model, in the order of TRANSACTION_MODELS."""
+    fits: dict[str, Fit] = {}
+    for name in TRANSACTION_MODELS:
+        fits[name] = fit_transaction_model(name, frame, fits.get("bg_nbd"))
+    return fits
 
 
 def gamma_gamma_customers(frame: pd.DataFrame) -> pd.DataFrame:
@@ -139,10 +221,11 @@ def gamma_gamma_customers(frame: pd.DataFrame) -> pd.DataFrame:
 
 def fit_gamma_gamma(frame: pd.DataFrame) -> Fit:
     """Gamma-Gamma (Fader & Hardie 2013) by maximum likelihood on repeat customers' spend."""
+    import_modules(*FIT_MODULES)
     from pymc_marketing.clv import GammaGammaModel
 
     started = time.perf_counter()
-    data = gamma_gamma_customers(frame)[["customer_id", "frequency", "monetary_value"]]
+    data = fit_sample(gamma_gamma_customers(frame))[["customer_id", "frequency", "monetary_value"]]
     names = list(GAMMA_GAMMA_PARAMETERS.values())
     with _pymc_block():
         gg = GammaGammaModel(model_config=_flat_config(names))
@@ -166,12 +249,36 @@ def frequency_monetary_correlation(frame: pd.DataFrame) -> float | None:
     return float(np.corrcoef(data["frequency"], data["monetary_value"])[0, 1])
 
 
-def clv_model_table(bg: Fit | None, gg: Fit | None, correlation: float | None) -> pa.Table:
-    """One row per fitted parameter, with the fit's statistics on every row of its model (no
-    row for a model not fitted)."""
+CLV_MODEL_SCHEMA = pa.schema(
+    [
+        ("model", pa.string()),
+        ("parameter", pa.string()),
+        ("value", pa.float64()),
+        ("standard_error", pa.float64()),
+        ("log_likelihood", pa.float64()),
+        ("customers", pa.int64()),
+        ("time_unit", pa.string()),
+        ("fit_seconds", pa.float64()),
+        ("frequency_monetary_correlation", pa.float64()),
+        ("is_selected", pa.bool_()),
+        ("selected_model", pa.string()),
+    ]
+)
+
+
+def clv_model_table(fits: list[Fit], correlation: float | None, selected: str | None) -> pa.Table:
+    """One row per fitted parameter, with the fit's statistics on every row of its model;
+    is_selected on the rows customer_lifetime_value uses (the selected transaction model and
+    Gamma-Gamma; none when a baseline was selected)."""
+    uses_fits = selected in TRANSACTION_MODELS
     rows = []
-    for fit, names in ((bg, BG_NBD_PARAMETERS), (gg, tuple(GAMMA_GAMMA_PARAMETERS))):
-        for name in names if fit is not None else ():
+    for fit in fits:
+        names = (
+            TRANSACTION_MODELS[fit.model][1]
+            if fit.model in TRANSACTION_MODELS
+            else (tuple(GAMMA_GAMMA_PARAMETERS))
+        )
+        for name in names:
             rows.append(
                 {
                     "model": fit.model,
@@ -185,56 +292,50 @@ def clv_model_table(bg: Fit | None, gg: Fit | None, correlation: float | None) -
                     "frequency_monetary_correlation": (
                         correlation if fit.model == "gamma_gamma" else None
                     ),
+                    "is_selected": uses_fits and fit.model in (selected, "gamma_gamma"),
+                    "selected_model": selected,
                 }
             )
-    schema = pa.schema(
-        [
-            ("model", pa.string()),
-            ("parameter", pa.string()),
-            ("value", pa.float64()),
-            ("standard_error", pa.float64()),
-            ("log_likelihood", pa.float64()),
-            ("customers", pa.int64()),
-            ("time_unit", pa.string()),
-            ("fit_seconds", pa.float64()),
-            ("frequency_monetary_correlation", pa.float64()),
-        ]
-    )
-    return pa.Table.from_pylist(rows, schema=schema)
+    return pa.Table.from_pylist(rows, schema=CLV_MODEL_SCHEMA)
 
 
-def clv_model(summary) -> pa.Table:
-    """The clv_model mart: both fits on the lifetime summary, one row per parameter; empty
-    when the customers cannot be fitted (`can_fit`)."""
+def selected_candidate(validation_summary) -> str | None:
+    """The candidate clv_validation_summary selected (None when it has no row)."""
+    picked = [
+        row["model"]
+        for row in validation_summary.select(["model", "is_selected"]).to_pylist()
+        if row["is_selected"]
+    ]
+    if len(picked) > 1 or any(m not in CANDIDATES for m in picked):
+        raise ValueError(f"clv_validation_summary must select one known candidate, found {picked}")
+    return picked[0] if picked else None
+
+
+def clv_model(summary, validation_summary) -> pa.Table:
+    """The clv_model mart: every transaction model and Gamma-Gamma fitted on the lifetime
+    summary, one row per parameter, the selected candidate's rows flagged; empty when the
+    customers cannot be fitted (`can_fit`)."""
+    selected = selected_candidate(validation_summary)
     frame = summary_frame(summary)
     if not can_fit(frame):
-        return clv_model_table(None, None, None)
-    return clv_model_table(
-        fit_bg_nbd(frame), fit_gamma_gamma(frame), frequency_monetary_correlation(frame)
-    )
+        return clv_model_table([], None, selected)
+    fits = [*fit_transaction_models(frame).values(), fit_gamma_gamma(frame)]
+    return clv_model_table(fits, frequency_monetary_correlation(frame), selected)
 
 
 def can_fit(frame: pd.DataFrame) -> bool:
     """The fits need repeat customers, and Gamma-Gamma two spends that differ. With fewer (a
-    handful of customers, or a history shorter than the horizon) the lifetime-value marts are
-    empty rather than failing the build: the other marts still build and publish."""
+    handful of customers, or a history shorter than the horizon) no model is fitted and the
+    baselines are the only candidates."""
     return gamma_gamma_customers(frame)["monetary_value"].nunique() >= 2
 
 
-def finite(pred: Predictions) -> bool:
-    """Every prediction is a number: a fit at the edge of its parameter space (a handful of
-    customers) can give none, and then no prediction is written."""
-    arrays = [pred.p_alive, pred.expected_purchases, pred.expected_avg_order_value]
-    arrays += [] if pred.clv is None else [pred.clv]
-    return all(np.isfinite(a).all() for a in arrays)
-
-
-def fits_from_table(table) -> tuple[dict[str, float], dict[str, float]]:
-    """The BG/NBD and Gamma-Gamma parameter values of a clv_model table."""
-    values: dict[str, dict[str, float]] = {"bg_nbd": {}, "gamma_gamma": {}}
+def fits_from_table(table) -> dict[str, dict[str, float]]:
+    """The parameter values of a clv_model table, by model."""
+    values: dict[str, dict[str, float]] = {}
     for row in table.select(["model", "parameter", "value"]).to_pylist():
-        values[row["model"]][row["parameter"]] = row["value"]
-    return values["bg_nbd"], values["gamma_gamma"]
+        values.setdefault(row["model"], {})[row["parameter"]] = row["value"]
+    return values
 
 
 def _fitted(model_class, config_names, frame: pd.DataFrame, values: dict[str, float]):
@@ -255,34 +356,49 @@ def _flat(array) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Predictions:
-    p_alive: np.ndarray
+    p_alive: np.ndarray | None  # None for a baseline: it has no notion of dropout
     expected_purchases: np.ndarray
     expected_avg_order_value: np.ndarray
     clv: np.ndarray | None
 
+    def finite(self) -> bool:
+        """Every prediction is a number: a fit at the edge of its parameter space (a handful
+        of customers) can give none, and then no prediction is written."""
+        arrays = [self.expected_purchases, self.expected_avg_order_value]
+        arrays += [a for a in (self.p_alive, self.clv) if a is not None]
+        return all(np.isfinite(a).all() for a in arrays)
+
+
+def monthly_discount(annual_rate: float) -> float:
+    return (1.0 + annual_rate) ** (1.0 / 12.0) - 1.0
+
 
 def predict(
     frame: pd.DataFrame,
-    bg_values: dict[str, float],
+    model: str,
+    model_values: dict[str, float],
     gg_values: dict[str, float],
     horizon_days: int,
     lifetime_months: int | None = None,
     annual_rate: float = 0.0,
 ) -> Predictions:
-    """p_alive, expected purchases over the horizon, expected spend per purchase day, CLV.
+    """p_alive, expected purchases over the horizon, expected spend per purchase day, CLV of one
+    transaction model with Gamma-Gamma, by the models' own formulas.
 
     CLV = sum over months m = 1..M of spend x (E[X(30 m)] - E[X(30 (m - 1))]) / (1 + d)^m with
     d = (1 + annual rate)^(1/12) - 1 (pymc-marketing's customer_lifetime_value, time unit D).
     """
-    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel, customer_lifetime_value
+    import_modules(*FIT_MODULES)
+    from pymc_marketing.clv import GammaGammaModel, customer_lifetime_value
 
     data = frame.copy()
+    names = TRANSACTION_MODELS[model][1]
     with _pymc_block():
-        bg = _fitted(
-            BetaGeoModel,
-            BG_NBD_PARAMETERS,
+        transactions = _fitted(
+            _model_class(model),
+            names,
             data[["customer_id", "frequency", "recency", "T"]],
-            bg_values,
+            model_values,
         )
         gg = _fitted(
             GammaGammaModel,
@@ -290,103 +406,217 @@ def predict(
             gamma_gamma_customers(data)[["customer_id", "frequency", "monetary_value"]],
             {GAMMA_GAMMA_PARAMETERS[k]: v for k, v in gg_values.items()},
         )
-        p_alive = _flat(bg.expected_probability_alive(data))
-        purchases = _flat(bg.expected_purchases(data, future_t=horizon_days))
+        p_alive = _flat(transactions.expected_probability_alive(data))
+        purchases = _flat(transactions.expected_purchases(data, future_t=horizon_days))
         spend = _flat(gg.expected_customer_spend(data))
         clv = None
         if lifetime_months is not None:
-            monthly = (1.0 + annual_rate) ** (1.0 / 12.0) - 1.0
             clv = _flat(
                 customer_lifetime_value(
-                    bg,
+                    transactions,
                     data.assign(future_spend=spend),
                     future_t=lifetime_months,
-                    discount_rate=monthly,
+                    discount_rate=monthly_discount(annual_rate),
                     time_unit="D",
                 )
             )
     return Predictions(np.clip(p_alive, 0.0, 1.0), purchases, spend, clv)
 
 
-def no_predictions(with_clv: bool) -> Predictions:
-    empty = np.zeros(0)
-    return Predictions(empty, empty, empty, empty if with_clv else None)
+def daily_rate(frame: pd.DataFrame) -> np.ndarray:
+    """Each customer's past rate of repeat purchase days: frequency / t (0 when t = 0, where
+    frequency is 0 too)."""
+    t = frame["T"].to_numpy()
+    return np.divide(frame["frequency"].to_numpy(), t, out=np.zeros(len(frame)), where=t > 0)
+
+
+def predict_baseline(
+    frame: pd.DataFrame,
+    horizon_days: int,
+    seasonal_ratio: float = 1.0,
+    lifetime_months: int | None = None,
+    annual_rate: float = 0.0,
+) -> Predictions:
+    """The baselines: the customer's past daily rate over the horizon (times last year's
+    same-window ratio for the seasonal one) at the customer's own mean spend. Over a lifetime
+    of whole months the rate is the past rate (a year's seasons average out): 30 days a month,
+    discounted as the models' CLV."""
+    rate = daily_rate(frame)
+    spend = frame["monetary_value"].to_numpy(dtype=float)
+    clv = None
+    if lifetime_months is not None:
+        months = np.arange(1, lifetime_months + 1)
+        factor = float(np.sum(30.0 / (1.0 + monthly_discount(annual_rate)) ** months))
+        clv = rate * spend * factor
+    return Predictions(None, rate * horizon_days * seasonal_ratio, spend, clv)
+
+
+def predict_candidate(
+    frame: pd.DataFrame,
+    candidate: str,
+    fits: dict[str, dict[str, float]],
+    seasonal_ratio: float | None,
+    horizon_days: int,
+    lifetime_months: int | None = None,
+    annual_rate: float = 0.0,
+) -> Predictions | None:
+    """One candidate's predictions; None when it cannot predict (no fit, no seasonal ratio)."""
+    if candidate == "naive_baseline":
+        return predict_baseline(frame, horizon_days, 1.0, lifetime_months, annual_rate)
+    if candidate == "seasonal_baseline":
+        if seasonal_ratio is None:
+            return None
+        return predict_baseline(frame, horizon_days, seasonal_ratio, lifetime_months, annual_rate)
+    if candidate not in fits or "gamma_gamma" not in fits:
+        return None
+    pred = predict(
+        frame,
+        candidate,
+        fits[candidate],
+        fits["gamma_gamma"],
+        horizon_days,
+        lifetime_months,
+        annual_rate,
+    )
+    return pred if pred.finite() else None
+
+
+def seasonal_ratio(ratios, window: str) -> float | None:
+    """The ratio of int_clv_seasonal_ratios for `window` (validation or forecast), if any."""
+    for row in ratios.select(["window_kind", "seasonal_ratio"]).to_pylist():
+        if row["window_kind"] == window:
+            return row["seasonal_ratio"]
+    return None
+
+
+LIFETIME_VALUE_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.int64()),
+        ("model", pa.string()),
+        ("frequency", pa.int64()),
+        ("recency", pa.int64()),
+        ("t", pa.int64()),
+        ("monetary_value", pa.float64()),
+        ("p_alive", pa.float64()),
+        ("expected_purchases", pa.float64()),
+        ("expected_avg_order_value", pa.float64()),
+        ("expected_revenue", pa.float64()),
+        ("clv", pa.float64()),
+        ("clv_rank", pa.int64()),
+    ]
+)
 
 
 def customer_lifetime_value_table(
-    summary, clv_model, horizon_days: object, lifetime_months: object, rate: object
+    summary,
+    clv_model,
+    validation_summary,
+    ratios,
+    horizon_days: object,
+    lifetime_months: object,
+    rate: object,
 ) -> pa.Table:
-    """One row per customer of the summary: predictions over the horizon, CLV and its rank."""
+    """One row per customer of the summary: the selected candidate's predictions over the
+    horizon, CLV and its rank; empty when nothing was selected or it cannot predict."""
     horizon, months, annual = checked_settings(horizon_days, lifetime_months, rate)
+    selected = selected_candidate(validation_summary)
     frame = summary_frame(summary)
-    bg_values, gg_values = fits_from_table(clv_model)
     pred = None
-    if bg_values and gg_values:
-        pred = predict(frame, bg_values, gg_values, horizon, months, annual)
-    if pred is None or not finite(pred):
-        frame, pred = frame.iloc[0:0], no_predictions(with_clv=True)
-    out = pd.DataFrame(
+    if selected is not None:
+        pred = predict_candidate(
+            frame,
+            selected,
+            fits_from_table(clv_model),
+            seasonal_ratio(ratios, "forecast"),
+            horizon,
+            months,
+            annual,
+        )
+    if pred is None:
+        return LIFETIME_VALUE_SCHEMA.empty_table()
+    clv = pred.clv if pred.clv is not None else np.zeros(len(frame))
+    # rank 1 = highest CLV; a tie goes to the smaller customer id
+    ids = frame["customer_id"].to_numpy(dtype=np.int64)
+    order = np.lexsort((ids, -clv))
+    rank = np.empty(len(frame), dtype=np.int64)
+    rank[order] = np.arange(1, len(frame) + 1)
+    p_alive = pa.nulls(len(frame), pa.float64()) if pred.p_alive is None else pred.p_alive
+    return pa.table(
         {
-            "customer_id": frame["customer_id"].astype("int64"),
-            "frequency": frame["frequency"].astype("int64"),
-            "recency": frame["recency"].astype("int64"),
-            "t": frame["T"].astype("int64"),
-            "monetary_value": frame["monetary_value"],
-            "p_alive": pred.p_alive,
+            "customer_id": ids,
+            "model": pa.array([selected] * len(frame), pa.string()),
+            "frequency": frame["frequency"].to_numpy().astype(np.int64),
+            "recency": frame["recency"].to_numpy().astype(np.int64),
+            "t": frame["T"].to_numpy().astype(np.int64),
+            "monetary_value": frame["monetary_value"].to_numpy(),
+            "p_alive": p_alive,
             "expected_purchases": pred.expected_purchases,
             "expected_avg_order_value": pred.expected_avg_order_value,
             "expected_revenue": pred.expected_purchases * pred.expected_avg_order_value,
-            "clv": pred.clv,
-        }
+            "clv": clv,
+            "clv_rank": rank,
+        },
+        schema=LIFETIME_VALUE_SCHEMA,
     )
-    # rank 1 = highest CLV; a tie goes to the smaller customer id
-    order = np.lexsort((out["customer_id"].to_numpy(), -out["clv"].to_numpy()))
-    rank = np.empty(len(out), dtype=np.int64)
-    rank[order] = np.arange(1, len(out) + 1)
-    out["clv_rank"] = rank
-    return pa.Table.from_pandas(out, preserve_index=False)
 
 
-def clv_validation_customers(calibration, horizon_days: object) -> pa.Table:
-    """Refit on the calibration summary; per customer predicted vs actual holdout figures.
+VALIDATION_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.int64()),
+        ("model", pa.string()),
+        ("frequency", pa.int64()),
+        ("frequency_bucket", pa.int64()),
+        ("is_short_history", pa.bool_()),
+        ("p_alive", pa.float64()),
+        ("predicted_purchases", pa.float64()),
+        ("actual_purchases", pa.int64()),
+        ("predicted_revenue", pa.float64()),
+        ("actual_revenue", pa.float64()),
+    ]
+)
 
-    The baseline repeats each customer's past daily rate: frequency / t x horizon purchase
-    days (0 when t = 0, where frequency is 0 too) at their own monetary value.
-    """
+
+def clv_validation_customers(calibration, ratios, horizon_days: object) -> pa.Table:
+    """Every candidate refitted on the calibration summary (the transaction models when the
+    customers can be fitted, the seasonal baseline when last year's window is in the data):
+    per customer and candidate, predicted vs actual holdout purchase days and revenue."""
     horizon, _, _ = checked_settings(horizon_days, 12, 0.0)
-    table = calibration.to_pandas().sort_values("customer_id", kind="stable")
+    table = calibration.select(
+        [*SUMMARY_COLUMNS, "holdout_purchase_days", "holdout_revenue"]
+    ).to_pandas()
+    table = table.sort_values("customer_id", kind="stable").reset_index(drop=True)
     frame = summary_frame(pa.Table.from_pandas(table[SUMMARY_COLUMNS], preserve_index=False))
-    table = table.reset_index(drop=True)
-    pred = None
+    fits: dict[str, dict[str, float]] = {}
     if can_fit(frame):
-        pred = predict(frame, fit_bg_nbd(frame).values, fit_gamma_gamma(frame).values, horizon)
-    if pred is None or not finite(pred):
-        table, frame, pred = table.iloc[0:0], frame.iloc[0:0], no_predictions(with_clv=False)
-    rate = np.divide(
-        frame["frequency"].to_numpy(),
-        frame["T"].to_numpy(),
-        out=np.zeros(len(frame)),
-        where=frame["T"].to_numpy() > 0,
-    )
-    baseline = rate * horizon
-    out = pd.DataFrame(
-        {
-            "customer_id": table["customer_id"].astype("int64"),
-            "calibration_end_date": table["calibration_end_date"],
-            "holdout_end_date": table["holdout_end_date"],
-            "frequency": table["frequency"].astype("int64"),
-            "recency": table["recency"].astype("int64"),
-            "t": table["t"].astype("int64"),
-            "monetary_value": frame["monetary_value"],
-            "frequency_bucket": np.minimum(table["frequency"], FREQUENCY_BUCKETS).astype("int64"),
-            "is_short_history": table["t"] < horizon,
-            "p_alive": pred.p_alive,
-            "predicted_purchases": pred.expected_purchases,
-            "actual_purchases": table["holdout_purchase_days"].astype("int64"),
-            "predicted_revenue": pred.expected_purchases * pred.expected_avg_order_value,
-            "actual_revenue": table["holdout_revenue"].astype("float64"),
-            "baseline_purchases": baseline,
-            "baseline_revenue": baseline * frame["monetary_value"].to_numpy(),
-        }
-    )
-    return pa.Table.from_pandas(out, preserve_index=False)
+        fits = {name: fit.values for name, fit in fit_transaction_models(frame).items()}
+        fits["gamma_gamma"] = fit_gamma_gamma(frame).values
+    ratio = seasonal_ratio(ratios, "validation")
+    frequency = table["frequency"].to_numpy().astype(np.int64)
+    common = {
+        "customer_id": table["customer_id"].to_numpy().astype(np.int64),
+        "frequency": frequency,
+        "frequency_bucket": np.minimum(frequency, FREQUENCY_BUCKETS),
+        "is_short_history": table["t"].to_numpy() < horizon,
+        "actual_purchases": table["holdout_purchase_days"].to_numpy().astype(np.int64),
+        "actual_revenue": table["holdout_revenue"].to_numpy().astype(np.float64),
+    }
+    parts = []
+    for candidate in CANDIDATES:
+        pred = predict_candidate(frame, candidate, fits, ratio, horizon)
+        if pred is None:
+            continue
+        n = len(frame)
+        parts.append(
+            pa.table(
+                {
+                    **common,
+                    "model": pa.array([candidate] * n, pa.string()),
+                    "p_alive": pa.nulls(n, pa.float64()) if pred.p_alive is None else pred.p_alive,
+                    "predicted_purchases": pred.expected_purchases,
+                    "predicted_revenue": pred.expected_purchases * pred.expected_avg_order_value,
+                }
+            )
+            .select(VALIDATION_SCHEMA.names)
+            .cast(VALIDATION_SCHEMA)
+        )
+    return pa.concat_tables(parts) if parts else VALIDATION_SCHEMA.empty_table()

@@ -52,6 +52,7 @@ from typing import Any
 import duckdb
 
 from customer_segmentation.fingerprint import file_fingerprint, file_stat
+from customer_segmentation.memory import duckdb_memory_limit
 from customer_segmentation.pseudonyms import PseudonymError, ServingIds, serving_ids
 from customer_segmentation.serving import serving_path
 
@@ -621,9 +622,6 @@ def _check_not_the_build_file(serving: Path, build: Path) -> None:
 # -- the command line ------------------------------------------------------------------------
 
 
-_SIZE = re.compile(r"([0-9]+(?:[.][0-9]+)?) ?([KMGT])(i?)B", re.IGNORECASE)
-
-
 def _duckdb_threads() -> str:
     value = os.environ.get("DUCKDB_THREADS", "2")
     if not re.fullmatch(r"[1-9][0-9]{0,3}", value):
@@ -632,19 +630,10 @@ def _duckdb_threads() -> str:
 
 
 def _duckdb_memory_limit() -> str:
-    """DUCKDB_MEMORY_LIMIT, checked as profiles.yml checks it (a size of at least 256MB)."""
-    value = os.environ.get("DUCKDB_MEMORY_LIMIT", "2GB").strip()
-    size = _SIZE.fullmatch(value)
-    megabytes = 0.0
-    if size:
-        base = 1024 if size.group(3) else 1000
-        megabytes = float(size.group(1)) * base ** ("KMGT".index(size.group(2).upper()) - 1)
-    if megabytes < 256:
-        raise PublishError(
-            "DUCKDB_MEMORY_LIMIT must be a size of at least 256MB such as 2GB or 1.5GiB, "
-            f'not "{value}"'
-        )
-    return value
+    try:
+        return duckdb_memory_limit()
+    except ValueError as exc:
+        raise PublishError(str(exc)) from exc
 
 
 def _session_config() -> dict[str, str]:

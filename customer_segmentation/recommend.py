@@ -1,11 +1,14 @@
-"""Product recommendations per customer, and the honest test that picks the method.
+"""Product recommendations per customer in two lists, and the honest test that picks each
+list's method.
 
-recommendation_evaluation trains every method on the lines before a split date and tests it on
-the products each customer bought for the first time in the holdout window after it;
-customer_recommendations refits the selected method on all lines before as_of_date. The split
-is set in one place (`holdout_split`); the relational work (filters, distinct pairs, the RFM of
-the training period) runs in DuckDB on the dbt relations; Python holds the sparse customer x
-product matrix and the models. Method and measurements: docs/recommendations.md.
+recommendation_evaluation trains every method on the lines before the holdout split and tests
+it on what each customer bought in the holdout after it: the new-products list on the products
+new to the customer, the re-order list on the products bought again, both on all of them.
+customer_recommendations and customer_reorder_recommendations refit each list's selected method
+on the lines before as_of_date. The split and the test targets come from the SQL models
+(int_evaluation_cuts, int_recommendation_holdout), the RFM of the training period from
+int_customer_rfm_at_cuts; Python reads the training matrix from DuckDB, fits and scores.
+Method and measurements: docs/recommendations.md.
 """
 
 from __future__ import annotations
@@ -18,9 +21,16 @@ from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from customer_segmentation import var_spec
+from customer_segmentation import reorders, var_spec
+from customer_segmentation.memory import (
+    BATCH_ROWS,
+    CUSTOMERS_PER_CHUNK,
+    EVALUATION_CHUNK_WORKERS,
+    ROWS_PER_PART,
+)
 from customer_segmentation.recommenders import (
     METHODS,
     Interactions,
@@ -30,59 +40,46 @@ from customer_segmentation.recommenders import (
     tie_order,
     top_n,
 )
+from customer_segmentation.reorders import REORDER_METHODS
 from customer_segmentation.segmentation.asof import (
-    check_features,
+    cut_of,
     lines_before,
     reference_date,
     refit_segments,
-    rfm_before,
+    rfm_at,
 )
 from customer_segmentation.segmentation.features import sample_positions
 from customer_segmentation.segmentation.settings import SegmentSettings
 from customer_segmentation.segmentation.threads import (
-    one_matrix_model_at_a_time,
     side_by_side,
 )
 
-SELECTION_RULE = (
-    "highest recall_at_k; a tie goes to the first of global_popularity, segment_popularity, "
-    "item_item, als"
-)
-# Customers scored at once: a dense chunk x products block of float64 (2,000 x 4,000 = 64 MB).
-# The size is fixed: BLAS's matrix product (ALS scores) can differ in the last bit with the
-# number of rows it is given, so it must not follow the number of cores. Blocks above 32 MB
-# (glibc's largest mmap threshold) go back to the system when freed; smaller ones can stay in
-# the allocator of the thread that freed them. The evaluation (at most SCORED_CUSTOMERS) ranks up
-# to EVALUATION_CHUNK_WORKERS chunks side by side. customer_recommendations ranks one at a
-# time: side by side (chunks of 1,000), alone on the built 100M-line file, it took 36.0 s
-# instead of 59.3 s but 2.96 GB instead of 2.86 GB (2.99 GB with chunks of 500), and it is
-# the largest model near the build's memory peak.
-CUSTOMERS_PER_CHUNK = 2_000
-EVALUATION_CHUNK_WORKERS = 2
-# Rows fetched from DuckDB at once while the training matrix is built.
-BATCH_ROWS = 1_000_000
-# Order-product rows DuckDB aggregates and sorts at once while the training matrix is built:
-# above it the customers are read in ranges of ids holding about this many rows each, one scan
-# per range, so that DuckDB's share stays bounded. At 100M lines customer_recommendations alone
-# peaked at 1.84 GB instead of 2.96 GB while the matrix was read (ranges, and the arrays filled
-# in place), 1.99 GB while ranking, with the same 7,882,520 rows; in the build it was the
-# largest model at the build's peak (3.85-4.16 GB).
-ROWS_PER_PART = 20_000_000
+LIST_METHODS = {"new": METHODS, "reorder": REORDER_METHODS}
+SELECTION_RULES = {
+    kind: "highest recall_at_k on the list's own target; a tie goes to the first of "
+    + ", ".join(methods)
+    for kind, methods in LIST_METHODS.items()
+}
 # The evaluation trains and tests on all customers up to this many, else on a deterministic
 # sample of them (segmentation.features.sample_positions): its memory and time stay bounded
 # (about 16 million customer x product cells) whatever the size of the input.
 EVALUATION_CUSTOMERS = 200_000
-# Of the customers the evaluation tests (a sale before the split and a new product after it),
-# at most this many are scored, the same kind of deterministic sample (a subset of the one
+# Of the customers the evaluation tests (a sale before the split and a product bought after
+# it), at most this many are scored, the same kind of deterministic sample (a subset of the one
 # above). Training still uses every customer of that sample; only the ranking of each tested
 # customer's products, the costly part (a customers x products block per method), is bounded.
 # At 10,000 customers the standard error of a mean recall at 10 near 0.02 is about 0.0006,
 # of a hit rate near 0.5 about 0.005; every method is scored on the same customers.
 SCORED_CUSTOMERS = 10_000
 
+# customer_reorder_recommendations scores and ranks the pairs in DuckDB, in ranges of customers
+# holding about this many order-product rows each, so that DuckDB's share stays bounded.
+REORDER_ROWS_PER_PART = 20_000_000
+
 EVALUATION_SCHEMA = pa.schema(
     [
         ("method", pa.string()),
+        ("list_kind", pa.string()),
         ("k", pa.int32()),
         ("customers_evaluated", pa.int64()),
         ("precision_at_k", pa.float64()),
@@ -90,6 +87,11 @@ EVALUATION_SCHEMA = pa.schema(
         ("hit_rate_at_k", pa.float64()),
         ("ndcg_at_k", pa.float64()),
         ("catalog_coverage", pa.float64()),
+        ("customers_evaluated_all_items", pa.int64()),
+        ("precision_at_k_all_items", pa.float64()),
+        ("recall_at_k_all_items", pa.float64()),
+        ("hit_rate_at_k_all_items", pa.float64()),
+        ("ndcg_at_k_all_items", pa.float64()),
         ("train_end_date", pa.date32()),
         ("test_start_date", pa.date32()),
         ("test_end_date", pa.date32()),
@@ -110,12 +112,18 @@ class Split:
     test_start_date: date  # the split: a line at 00:00:00 of this day is a test line
     test_end_date: date  # the last day of the test: as_of_date - 1 day
 
+    @property
+    def holdout_days(self) -> int:
+        return (self.as_of_date - self.test_start_date).days
 
-def holdout_split(as_of_date: date, holdout_days: object) -> Split:
-    """THE split of the evaluation: `holdout_days` days before as_of_date (the only place)."""
-    var_spec.check("recommendation_holdout_days", holdout_days, {})
-    split = as_of_date - timedelta(days=int(holdout_days))  # type: ignore[call-overload]
-    return Split(as_of_date, split - timedelta(days=1), split, as_of_date - timedelta(days=1))
+
+def split_at(cut: date, as_of_date: date) -> Split:
+    return Split(as_of_date, cut - timedelta(days=1), cut, as_of_date - timedelta(days=1))
+
+
+def holdout_split(evaluation_cuts) -> Split:
+    """THE split of the evaluation, as int_evaluation_cuts computed it (the only place)."""
+    return split_at(*cut_of(evaluation_cuts, "recommendation_holdout"))
 
 
 def checked_n(recommendations_n: object) -> int:
@@ -129,37 +137,11 @@ def customer_order_products(order_products):
     return order_products.filter("customer_id is not null and not is_guest")
 
 
-def purchase_pairs(order_products, before: date):
-    """One row per customer and product bought before `before`: orders holding it."""
-    return lines_before(customer_order_products(order_products), before).aggregate(
-        "customer_id, stock_code, count(*) as orders", "customer_id, stock_code"
-    )
-
-
-def new_purchase_pairs(order_products, split: Split):
-    """The test: products bought in [split, as_of_date) by customers who bought before the
-    split, minus the products each had bought before it."""
-    start, end = split.test_start_date.isoformat(), split.as_of_date.isoformat()
-    lines = customer_order_products(order_products)
-    test = (
-        lines.filter(f"invoiced_at >= date '{start}' and invoiced_at < date '{end}'")
-        .aggregate("customer_id, stock_code", "customer_id, stock_code")
-        .set_alias("test")
-    )
-    trained = purchase_pairs(order_products, split.test_start_date)
-    customers = trained.aggregate("customer_id", "customer_id").set_alias("trained_customers")
-    known = trained.select("customer_id, stock_code").set_alias("trained_pairs")
-    return (
-        test.join(customers, "customer_id", how="semi")
-        .set_alias("test_of_trained")
-        .join(known, "customer_id, stock_code", how="anti")
-    )
-
-
-def customer_ranges(lines) -> tuple[list[str], int]:
+def customer_ranges(lines, rows_per_part: int | None = None) -> tuple[list[str], int]:
     """Filters on customer_id that split `lines` into ascending ranges of customers holding
-    about ROWS_PER_PART rows each (one filter taking every row when they are fewer), and the
-    number of rows."""
+    about `rows_per_part` (default ROWS_PER_PART) rows each (one filter taking every row when
+    they are fewer), and the number of rows."""
+    part = rows_per_part or ROWS_PER_PART
     per_customer = (
         lines.aggregate("customer_id, count(*) as n", "customer_id")
         .order("customer_id")
@@ -167,10 +149,10 @@ def customer_ranges(lines) -> tuple[list[str], int]:
     )
     ids = np.asarray(per_customer["customer_id"], dtype=np.int64)
     held = np.cumsum(np.asarray(per_customer["n"], dtype=np.int64))
-    if len(ids) == 0 or held[-1] <= ROWS_PER_PART:
+    if len(ids) == 0 or held[-1] <= part:
         return ["true"], int(held[-1]) if len(ids) else 0
     # a range starts at the first customer past each multiple of ROWS_PER_PART rows
-    starts = np.searchsorted(held, np.arange(ROWS_PER_PART, held[-1], ROWS_PER_PART), "right")
+    starts = np.searchsorted(held, np.arange(part, held[-1], part), "right")
     edges = [int(ids[0]), *(int(ids[i]) for i in np.unique(starts) if 0 < i < len(ids))]
     edges.append(int(ids[-1]) + 1)
     ranges = [f"customer_id >= {low} and customer_id < {high}" for low, high in pairwise(edges)]
@@ -272,17 +254,49 @@ def chunks(count: int) -> Iterator[slice]:
 
 
 @dataclass(frozen=True)
-class TrainingInputs:
-    """Everything the evaluation's models learn from (all before the split)."""
+class Targets:
+    """The scored customers (ascending ids, their training rows) and what they bought in the
+    holdout, as 0/1 customers x training products: all products, the new ones and the
+    re-ordered ones; the counts include products unknown to training (no method can know them)."""
 
-    train: Interactions
-    rfm: pa.Table  # recency_days, frequency, monetary as of the split
+    customer_ids: np.ndarray
+    rows: np.ndarray
+    all_items: sp.csr_matrix
+    new: sp.csr_matrix
+    reorder: sp.csr_matrix
+    all_counts: np.ndarray
+    new_counts: np.ndarray
+    reorder_counts: np.ndarray
 
 
-def training_inputs(session, order_products, line_groups, split: Split) -> TrainingInputs:
-    return TrainingInputs(
-        interactions(session, order_products, split.test_start_date),
-        rfm_before(line_groups, split.test_start_date).to_arrow_table(),
+def holdout_targets(session, holdout, train: Interactions) -> Targets:
+    """At most SCORED_CUSTOMERS customers of the holdout (int_recommendation_holdout), a
+    deterministic sample, with their targets."""
+    counts = (
+        holdout.select("customer_id, new_products, reordered_products, holdout_products")
+        .distinct()
+        .order("customer_id")
+        .fetchnumpy()
+    )
+    ids = np.asarray(counts["customer_id"], dtype=np.int64)
+    scored = sample_positions(ids, SCORED_CUSTOMERS)
+    ids = ids[scored]
+    rows = positions(train.customer_ids, ids)
+    known = rows >= 0  # a tested customer always has a training row; kept safe
+    ids, rows, scored = ids[known], rows[known], scored[known]
+    chosen = session.from_arrow(pa.table({"customer_id": ids})).set_alias("scored")
+    pairs = holdout.join(chosen, "customer_id", how="semi")
+    new = product_matrix(pairs.filter("not is_reorder"), ids, train.stock_codes, session)
+    again = product_matrix(pairs.filter("is_reorder"), ids, train.stock_codes, session)
+    return Targets(
+        ids,
+        rows,
+        (new + again).tocsr(),
+        new,
+        again,
+        np.asarray(counts["holdout_products"], dtype=np.int64)[scored],
+        np.asarray(counts["new_products"], dtype=np.int64)[scored],
+        np.asarray(counts["reordered_products"], dtype=np.int64)[scored],
     )
 
 
@@ -290,13 +304,22 @@ def training_segments(
     rfm: pa.Table, settings: SegmentSettings, customer_ids: np.ndarray
 ) -> np.ndarray:
     """The segment of each training customer: the package's selection rule and fit, refitted
-    on the RFM of the training period with the same vars (0 for a customer without one)."""
-    check_features(settings, "segment_popularity")
+    on the RFM at the split (int_customer_rfm_at_cuts) with the same vars (0 for none)."""
     segments = refit_segments(rfm, settings)
     return align(
         segments.column("customer_id").to_numpy(),
         segments.column("segment_id").to_numpy(),
         customer_ids,
+    )
+
+
+def rfm_at_split(rfm_at_cuts, split: Split, sample) -> pa.Table:
+    """customer_rfm's columns as of the split for the sampled customers (as_of_date = split)."""
+    return (
+        rfm_at(rfm_at_cuts, split.test_start_date)
+        .join(sample, "customer_id", how="semi")
+        .order("customer_id")
+        .to_arrow_table()
     )
 
 
@@ -316,49 +339,146 @@ def align(ids: np.ndarray, values: np.ndarray, customer_ids: np.ndarray) -> np.n
     return np.where(pos >= 0, found[np.maximum(pos, 0)] if len(found) else 0, 0)
 
 
-def evaluate(
-    inputs: TrainingInputs,
-    test: sp.csr_matrix,
-    new_counts: np.ndarray,
-    evaluated_rows: np.ndarray,
-    settings: SegmentSettings,
+def list_metrics(
+    recommended: np.ndarray,
+    targets: Targets,
+    own: sp.csr_matrix,
+    own_counts: np.ndarray,
     k: int,
-) -> tuple[dict[str, Metrics], list[str]]:
-    """Every method's metrics on the evaluated customers (rows of the training matrix), and
-    notes on a method that could not be fitted (its metrics null)."""
-    train = inputs.train
-    empty = ranking_metrics(np.zeros((0, k), np.int64), test, np.zeros(0, np.int64), k, 0)
-    if train.orders.shape[1] == 0 or len(evaluated_rows) == 0:
-        return dict.fromkeys(METHODS, empty), []
+    products: int,
+) -> tuple[Metrics, Metrics]:
+    """Metrics of a ranking on the list's own target (customers with one) and on all items."""
+    has_own = own_counts > 0
+    mine = ranking_metrics(recommended[has_own], own[has_own], own_counts[has_own], k, products)
+    every = ranking_metrics(recommended, targets.all_items, targets.all_counts, k, products)
+    return mine, every
+
+
+def not_evaluated(targets: Targets, own_counts: np.ndarray) -> tuple[Metrics, Metrics]:
+    """The metrics of a method that could not be fitted: its customers, no figures."""
+    return (
+        Metrics(int((own_counts > 0).sum()), None, None, None, None, None),
+        Metrics(len(targets.all_counts), None, None, None, None, None),
+    )
+
+
+def evaluate_new(
+    train: Interactions, targets: Targets, rfm: pa.Table, settings: SegmentSettings, k: int
+) -> tuple[dict[str, tuple[Metrics, Metrics]], list[str]]:
+    """The new-products methods ranked for the scored customers (never a product they bought),
+    and notes on a method that could not be fitted (its metrics null)."""
+    empty = ranking_metrics(np.zeros((0, k), np.int64), targets.new, np.zeros(0, np.int64), k, 0)
+    if train.orders.shape[1] == 0 or len(targets.rows) == 0:
+        return dict.fromkeys(METHODS, (empty, empty)), []
     notes = []
     segments = np.zeros(len(train.customer_ids), dtype=np.int64)
     try:
-        segments = training_segments(inputs.rfm, settings, train.customer_ids)
+        segments = training_segments(rfm, settings, train.customer_ids)
     except ValueError as error:
         notes.append(
             f"segment_popularity not evaluated: no segments of the training period ({error})"
         )
     order = tie_order(train)
     bought = train.bought
+    shared: dict = {}
     results = {}
     for method in METHODS:
         if notes and method == "segment_popularity":
-            results[method] = Metrics(len(evaluated_rows), None, None, None, None, None)
+            results[method] = not_evaluated(targets, targets.new_counts)
             continue
-        score = scorer(method, train, segments)
-        recommended = np.full((len(evaluated_rows), k), -1, dtype=np.int64)
+        score = scorer(method, train, segments, shared)
+        recommended = np.full((len(targets.rows), k), -1, dtype=np.int64)
 
         def rank(part: slice, score=score) -> np.ndarray:
-            rows = evaluated_rows[part]
+            rows = targets.rows[part]
             return top_n(score(rows, segments[rows]), bought[rows], order, k)[0]
 
-        parts = list(chunks(len(evaluated_rows)))
+        parts = list(chunks(len(targets.rows)))
         ranked = side_by_side(
             [partial(rank, part) for part in parts], max_workers=EVALUATION_CHUNK_WORKERS
         )
         for part, best in zip(parts, ranked, strict=True):
             recommended[part, : best.shape[1]] = best
-        results[method] = ranking_metrics(recommended, test, new_counts, k, train.orders.shape[1])
+        del score
+        results[method] = list_metrics(
+            recommended, targets, targets.new, targets.new_counts, k, train.orders.shape[1]
+        )
+    return results, notes
+
+
+def reorder_fit(lines, ids: np.ndarray, fit_cut: date, window_days: int, score_cut: date, session):
+    """reorder_timing fitted on a deterministic sample of `ids` (REORDER_FIT_CUSTOMERS): the
+    features before `fit_cut`, the label ordered in the window after it; with the popularity
+    of products at `score_cut` for the scoring. None and a note when nothing can be learned."""
+    sample = ids[sample_positions(ids, reorders.REORDER_FIT_CUSTOMERS)]
+    fit_lines = lines.join(
+        session.from_arrow(pa.table({"customer_id": sample})).set_alias("fit_sample"),
+        "customer_id",
+        how="semi",
+    )
+    features = reorders.pair_features(
+        fit_lines, fit_cut, reorders.popularity(fit_lines, fit_cut), window_days
+    )
+    try:
+        model = reorders.fit_reorder_timing(features)
+    except reorders.NoReorderFit as error:
+        return None, None, f"{error} after {fit_cut}"
+    return model, reorders.popularity(fit_lines, score_cut), None
+
+
+def ranked_pairs(ranked, ids: np.ndarray, codes: pa.Array, k: int) -> np.ndarray:
+    """customers (ids) x k product indices (in `codes`) of a top_per_customer relation."""
+    table = ranked.order("customer_id, rank").to_arrow_table()
+    recommended = np.full((len(ids), k), -1, dtype=np.int64)
+    if table.num_rows == 0:
+        return recommended
+    row = positions(ids, table.column("customer_id").to_numpy().astype(np.int64))
+    rank = table.column("rank").to_numpy().astype(np.int64) - 1
+    product = pc.index_in(table.column("stock_code"), value_set=codes)
+    product = product.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    keep = row >= 0
+    recommended[row[keep], rank[keep]] = product[keep]
+    return recommended
+
+
+def evaluate_reorder(
+    session, lines, train: Interactions, targets: Targets, split: Split, k: int
+) -> tuple[dict[str, tuple[Metrics, Metrics]], list[str]]:
+    """The re-order methods ranked for the scored customers, among the products each bought
+    before the split; reorder_timing fitted on the window before the split."""
+    products = train.orders.shape[1]
+    empty = ranking_metrics(
+        np.zeros((0, k), np.int64), targets.reorder, np.zeros(0, np.int64), k, 0
+    )
+    if products == 0 or len(targets.rows) == 0:
+        return dict.fromkeys(REORDER_METHODS, (empty, empty)), []
+    window = split.holdout_days
+    fit_cut = split.test_start_date - timedelta(days=window)
+    model, shares, note = reorder_fit(
+        lines, train.customer_ids, fit_cut, window, split.test_start_date, session
+    )
+    scored_lines = lines.join(
+        session.from_arrow(pa.table({"customer_id": targets.customer_ids})).set_alias("scored"),
+        "customer_id",
+        how="semi",
+    )
+    results = {}
+    notes = [f"reorder_timing not evaluated: {note}"] if note else []
+    for method in REORDER_METHODS:
+        if method == "reorder_timing" and model is None:
+            results[method] = not_evaluated(targets, targets.reorder_counts)
+            continue
+        shown = (
+            shares
+            if shares is not None
+            else reorders.popularity(scored_lines, split.test_start_date)
+        )
+        features = reorders.pair_features(scored_lines, split.test_start_date, shown)
+        ranked = reorders.top_per_customer(features, method, model, k)
+        recommended = ranked_pairs(ranked, targets.customer_ids, train.stock_codes, k)
+        results[method] = list_metrics(
+            recommended, targets, targets.reorder, targets.reorder_counts, k, products
+        )
     return results, notes
 
 
@@ -377,70 +497,86 @@ def evaluation_sample(session, order_products):
     return session.from_arrow(pa.table({"customer_id": chosen})).set_alias("sample")
 
 
-@one_matrix_model_at_a_time
 def recommendation_evaluation(
     session,
     order_products,
-    line_groups,
-    customer_rfm,
-    holdout_days: object,
+    evaluation_cuts,
+    rfm_at_cuts,
+    holdout,
     recommendations_n: object,
     settings: SegmentSettings,
 ) -> pa.Table:
-    """recommendation_evaluation: one row per method, the best by recall at k selected."""
+    """recommendation_evaluation: one row per list and method, each list's best by recall at k
+    on its own target selected."""
     k = checked_n(recommendations_n)
-    split = holdout_split(reference_date(customer_rfm), holdout_days)
+    split = holdout_split(evaluation_cuts)
     sample = evaluation_sample(session, order_products)
     order_products = order_products.join(sample, "customer_id", how="semi")
-    line_groups = line_groups.join(sample, "customer_id", how="semi")
-    inputs = training_inputs(session, order_products, line_groups, split)
-    train = inputs.train
-    new = new_purchase_pairs(order_products, split)
-    counts = (
-        new.aggregate("customer_id, count(*) as new_products", "customer_id")
-        .order("customer_id")
-        .fetchnumpy()
+    train = interactions(session, order_products, split.test_start_date)
+    targets = holdout_targets(session, holdout.join(sample, "customer_id", how="semi"), train)
+    new, new_notes = evaluate_new(
+        train, targets, rfm_at_split(rfm_at_cuts, split, sample), settings, k
     )
-    evaluated_ids = np.asarray(counts["customer_id"], dtype=np.int64)
-    new_counts = np.asarray(counts["new_products"], dtype=np.int64)
-    scored = sample_positions(evaluated_ids, SCORED_CUSTOMERS)
-    evaluated_ids, new_counts = evaluated_ids[scored], new_counts[scored]
-    evaluated_rows = positions(train.customer_ids, evaluated_ids)
-    test = product_matrix(new, evaluated_ids, train.stock_codes, session)
-    results, notes = evaluate(inputs, test, new_counts, evaluated_rows, settings, k)
-    selected, rule = select_method(results)
-    rule = "; ".join([rule, *notes])
-    return pa.Table.from_pylist(
-        [
-            {
-                "method": method,
-                "k": k,
-                "customers_evaluated": m.customers,
-                "precision_at_k": m.precision,
-                "recall_at_k": m.recall,
-                "hit_rate_at_k": m.hit_rate,
-                "ndcg_at_k": m.ndcg,
-                "catalog_coverage": m.coverage,
-                "train_end_date": split.train_end_date,
-                "test_start_date": split.test_start_date,
-                "test_end_date": split.test_end_date,
-                "as_of_date": split.as_of_date,
-                "is_selected": method == selected,
-                "selection_rule": rule,
-            }
-            for method, m in results.items()
-        ],
-        schema=EVALUATION_SCHEMA,
-    )
+    lines = customer_order_products(order_products)
+    again, reorder_notes = evaluate_reorder(session, lines, train, targets, split, k)
+    rows = []
+    for kind, results, notes in (("new", new, new_notes), ("reorder", again, reorder_notes)):
+        selected, rule = select_method(
+            {m: mine for m, (mine, _) in results.items()}, LIST_METHODS[kind], SELECTION_RULES[kind]
+        )
+        rule = "; ".join([rule, *notes])
+        for method, (mine, every) in results.items():
+            rows.append(
+                {
+                    "method": method,
+                    "list_kind": kind,
+                    "k": k,
+                    "customers_evaluated": mine.customers,
+                    "precision_at_k": mine.precision,
+                    "recall_at_k": mine.recall,
+                    "hit_rate_at_k": mine.hit_rate,
+                    "ndcg_at_k": mine.ndcg,
+                    "catalog_coverage": mine.coverage,
+                    "customers_evaluated_all_items": every.customers,
+                    "precision_at_k_all_items": every.precision,
+                    "recall_at_k_all_items": every.recall,
+                    "hit_rate_at_k_all_items": every.hit_rate,
+                    "ndcg_at_k_all_items": every.ndcg,
+                    "train_end_date": split.train_end_date,
+                    "test_start_date": split.test_start_date,
+                    "test_end_date": split.test_end_date,
+                    "as_of_date": split.as_of_date,
+                    "is_selected": method == selected,
+                    "selection_rule": rule,
+                }
+            )
+    return pa.Table.from_pylist(rows, schema=EVALUATION_SCHEMA)
 
 
-def select_method(results: dict[str, Metrics]) -> tuple[str, str]:
-    """The method with the highest recall at k (a tie: the first of METHODS) and the rule."""
-    scored = [(m, r.recall) for m, r in results.items() if r.recall is not None]
+def select_method(
+    results: dict[str, Metrics], methods: tuple[str, ...], rule: str
+) -> tuple[str, str]:
+    """The method with the highest recall at k (a tie: the first of `methods`) and the rule."""
+    scored = [(m, results[m].recall) for m in methods if results[m].recall is not None]
     if not scored:
-        return METHODS[0], f"{SELECTION_RULE}; no customer to evaluate, so {METHODS[0]}"
+        return methods[0], f"{rule}; no customer to evaluate, so {methods[0]}"
     best = max(r for _, r in scored)
-    return next(m for m, r in scored if r == best), SELECTION_RULE
+    return next(m for m, r in scored if r == best), rule
+
+
+def selected_method(evaluation, list_kind: str) -> str:
+    """The method recommendation_evaluation selected for the list."""
+    picked = (
+        evaluation.filter(f"is_selected and list_kind = '{list_kind}'").select("method").fetchall()
+    )
+    if len(picked) != 1:
+        raise ValueError(
+            f"recommendation_evaluation must select one {list_kind} method, found {len(picked)}"
+        )
+    method = picked[0][0]
+    if method not in LIST_METHODS[list_kind]:
+        raise ValueError(f"recommendation_evaluation selected an unknown method {method!r}")
+    return method
 
 
 RECOMMENDATION_SCHEMA = pa.schema(
@@ -453,7 +589,6 @@ RECOMMENDATION_SCHEMA = pa.schema(
 )
 
 
-@one_matrix_model_at_a_time
 def customer_recommendations(
     session,
     order_products,
@@ -468,12 +603,7 @@ def customer_recommendations(
     the top recommendations_n products each customer of customer_rfm has not bought."""
     n = checked_n(recommendations_n)
     as_of = reference_date(customer_rfm)
-    picked = evaluation.filter("is_selected").select("method").fetchall()
-    if len(picked) != 1:
-        raise ValueError(f"recommendation_evaluation must select one method, found {len(picked)}")
-    method = picked[0][0]
-    if method not in METHODS:
-        raise ValueError(f"recommendation_evaluation selected an unknown method {method!r}")
+    method = selected_method(evaluation, "new")
     train = interactions(session, order_products, as_of)
     customer_ids = np.asarray(
         customer_rfm.select("customer_id").order("customer_id").fetchnumpy()["customer_id"],
@@ -530,3 +660,73 @@ def customer_recommendations(
         .select(f"customer_id, rank, stock_code, description, score, '{method}' as method")
         .order("customer_id, rank")
     )
+
+
+REORDER_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.int64()),
+        ("rank", pa.int32()),
+        ("stock_code", pa.string()),
+        ("score", pa.float64()),
+        ("method", pa.string()),
+    ]
+)
+
+
+def customer_reorder_recommendations(
+    session, order_products, customer_rfm, evaluation_cuts, evaluation, recommendations_n: object
+):
+    """customer_reorder_recommendations: the re-order method recommendation_evaluation
+    selected, refitted on the window before as_of_date (reorder_timing: features before the
+    split, re-orders in the holdout), each customer's best recommendations_n products among
+    those they ordered before as_of_date. Scored and ranked in DuckDB, in ranges of customers
+    holding about REORDER_ROWS_PER_PART order-product rows each."""
+    n = checked_n(recommendations_n)
+    as_of = reference_date(customer_rfm)
+    split = holdout_split(evaluation_cuts)
+    method = selected_method(evaluation, "reorder")
+    customers = customer_rfm.select("customer_id").set_alias("rfm_customers")
+    lines = lines_before(customer_order_products(order_products), as_of).join(
+        customers, "customer_id", how="semi"
+    )
+    trained = np.asarray(
+        lines.aggregate("customer_id", "customer_id")
+        .order("customer_id")
+        .fetchnumpy()["customer_id"],
+        dtype=np.int64,
+    )
+    model, shares = None, None
+    if method == "reorder_timing":
+        model, shares, _ = reorder_fit(
+            lines, trained, split.test_start_date, split.holdout_days, as_of, session
+        )
+        if model is None:  # nothing to learn in the last window: the personal baseline
+            method = "most_ordered"
+    if shares is None:
+        sample = trained[sample_positions(trained, reorders.REORDER_FIT_CUSTOMERS)]
+        shares = reorders.popularity(
+            lines.join(
+                session.from_arrow(pa.table({"customer_id": sample})).set_alias("sample"),
+                "customer_id",
+                how="semi",
+            ),
+            as_of,
+        )
+    shares = session.from_arrow(shares.to_arrow_table()).set_alias("popularity")
+    ranges, _ = customer_ranges(lines, REORDER_ROWS_PER_PART)
+    parts = []
+    for customer_range in ranges:
+        features = reorders.pair_features(lines.filter(customer_range), as_of, shares)
+        parts.append(
+            reorders.top_per_customer(features, method, model, n)
+            .select(
+                f"""customer_id, cast(rank as integer) as rank, stock_code, score,
+                '{method}' as method"""
+            )
+            .order("customer_id, rank")
+            .to_arrow_table()
+        )
+    table = pa.concat_tables(parts) if parts else None
+    if table is None or table.num_rows == 0:
+        return REORDER_SCHEMA.empty_table()
+    return table.cast(REORDER_SCHEMA)

@@ -1,7 +1,8 @@
-"""The recommenders and their ranking metrics: each method turns the training matrix into a
-scorer, `top_n` ranks the products a customer has not bought, `ranking_metrics` scores a
-ranking against the products bought later. Called by recommend.py (the split, the relations and
-the two marts); method and measurements: docs/recommendations.md.
+"""The recommenders of new products and their ranking metrics: each method turns the training
+matrix into a scorer, `top_n` ranks the products a customer has not bought, `ranking_metrics`
+scores a ranking against the products bought later. The re-order list's methods are in
+reorders.py. Called by recommend.py (the split, the relations and the marts); method and
+measurements: docs/recommendations.md.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
+from customer_segmentation.memory import (
+    DENSE_SIMILARITY_PRODUCTS,
+    EASE_PRODUCTS,
+    ENTRIES_PER_BLOCK,
+)
 from customer_segmentation.segmentation.threads import (
     KMEANS_MODULES,
     side_by_side,
@@ -23,10 +29,9 @@ from customer_segmentation.segmentation.threads import (
 )
 
 # In the order that breaks a tie in recall at k (the first wins).
-METHODS = ("global_popularity", "segment_popularity", "item_item", "als")
-# item_item keeps every product's similarities up to this many products, and only its
-# NEIGHBOURS most similar products above it (a dense products x products matrix would not fit).
-DENSE_SIMILARITY_PRODUCTS = 5_000
+METHODS = ("global_popularity", "segment_popularity", "item_item", "als", "ease")
+# item_item keeps only each product's NEIGHBOURS most similar products above
+# DENSE_SIMILARITY_PRODUCTS products (customer_segmentation.memory).
 NEIGHBOURS = 200
 # Fixed ALS settings (implicit 0.7.3, CPU): the same input gives the same factors. implicit
 # solves each customer's (and product's) factors on its own, so the result does not depend on
@@ -39,9 +44,10 @@ ALS_ITERATIONS = 15
 ALS_REGULARIZATION = 0.05
 ALS_RANDOM_STATE = 42
 ALS_THREADS = 0
-# Matrix entries (customer x product) converted at once when a whole-matrix product is taken
-# in blocks of customers (about 100 MB of working memory).
-ENTRIES_PER_BLOCK = 4_000_000
+# EASE (Steck 2019): the L2 penalty added to the diagonal of the products x products
+# co-purchase matrix before it is inverted; it keeps the EASE_PRODUCTS most popular products
+# (customer_segmentation.memory).
+EASE_REGULARIZATION = 200.0
 
 
 @dataclass(frozen=True)
@@ -105,21 +111,23 @@ def segment_popularity(train: Interactions, training_segments: np.ndarray) -> Sc
     return score
 
 
-def co_purchases(train: Interactions) -> np.ndarray:
-    """Products x products: training customers buying both (diagonal: buying each), summed
-    over blocks of customers so that no copy of the whole matrix is made. The blocks are
-    shared out to the usable cores (SciPy's sparse product holds one); the counts are integers,
-    so the sum does not depend on how they were shared. int32 (a count is at most the number
-    of customers) keeps two workers' dense matrices the size one int64 matrix was."""
-    n = train.orders.shape[1]
+def co_purchases(train: Interactions, columns: np.ndarray | None = None) -> np.ndarray:
+    """Products x products (of `columns`, default all): training customers buying both
+    (diagonal: buying each), summed over blocks of customers so that no copy of the whole
+    matrix is made. The blocks are shared out to the usable cores (SciPy's sparse product holds
+    one); the counts are integers, so the sum does not depend on how they were shared. int32
+    (a count is at most the number of customers) keeps two workers' dense matrices the size one
+    int64 matrix was."""
     bought = train.bought
+    n = train.orders.shape[1] if columns is None else len(columns)
     blocks = list(train.row_blocks())
     workers = max(1, min(usable_cores(), len(blocks)))
 
     def count(share: list[slice]) -> np.ndarray:
         together = np.zeros((n, n), dtype=np.int32)
         for block in share:
-            part = bought[block].astype(np.int32)
+            part = bought[block] if columns is None else bought[block][:, columns]
+            part = part.astype(np.int32)
             together += (part.T @ part).toarray()
         return together
 
@@ -130,7 +138,9 @@ def co_purchases(train: Interactions) -> np.ndarray:
     return together
 
 
-def item_similarity(train: Interactions) -> np.ndarray | sp.csr_matrix:
+def item_similarity(
+    train: Interactions, together: np.ndarray | None = None
+) -> np.ndarray | sp.csr_matrix:
     """Cosine similarity of products over training customers (self-similarity 0): a dense
     matrix up to DENSE_SIMILARITY_PRODUCTS products; above, a sparse one with each product's
     NEIGHBOURS most similar (ties to the lower product index), counted in blocks of products."""
@@ -139,7 +149,8 @@ def item_similarity(train: Interactions) -> np.ndarray | sp.csr_matrix:
     dense = n <= DENSE_SIMILARITY_PRODUCTS
     if dense:
         with np.errstate(divide="ignore", invalid="ignore"):
-            similarity = co_purchases(train) / np.outer(norms, norms)
+            counts = co_purchases(train) if together is None else together
+            similarity = counts / np.outer(norms, norms)
         similarity[~np.isfinite(similarity)] = 0.0
         np.fill_diagonal(similarity, 0.0)
         return similarity
@@ -165,9 +176,9 @@ def item_similarity(train: Interactions) -> np.ndarray | sp.csr_matrix:
     return matrix
 
 
-def item_item(train: Interactions) -> Scorer:
+def item_item(train: Interactions, together: np.ndarray | None = None) -> Scorer:
     """Sum of the cosine similarities of a product to the products the customer bought."""
-    similarity = item_similarity(train)
+    similarity = item_similarity(train, together)
 
     def score(rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
         safe = np.where(rows >= 0, rows, 0)
@@ -211,6 +222,56 @@ def als(train: Interactions) -> Scorer:
     return score
 
 
+def ease_weights(together: np.ndarray, regularization: float) -> np.ndarray:
+    """EASE's item x item weights B = I - P diag(1 / diag(P)), P = (G + lambda I)^-1, for the
+    Gram matrix G of the 0/1 customer x product matrix: the closed form of min ||X - XB||^2 +
+    lambda ||B||^2 subject to diag(B) = 0 (Steck 2019). G + lambda I is symmetric positive
+    definite: LAPACK's Cholesky factor and inverse (potrf, potri), in one matrix's memory."""
+    from scipy.linalg import lapack
+
+    gram = np.array(together, dtype=np.float64, order="F")
+    gram[np.diag_indices_from(gram)] += regularization
+    factor, info = lapack.dpotrf(gram, lower=0, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"EASE: the Cholesky factorisation failed ({info})")
+    inverse, info = lapack.dpotri(factor, lower=0, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"EASE: the inverse failed ({info})")
+    # potri fills the upper triangle: mirror it
+    upper = np.triu(inverse)
+    precision = upper + np.triu(upper, 1).T
+    weights = precision / -np.diag(precision)[None, :]
+    np.fill_diagonal(weights, 0.0)
+    return weights
+
+
+def ease(train: Interactions, together: np.ndarray | None = None) -> Scorer:
+    """EASE (Steck 2019): a product's score is the customer's 0/1 purchases times its column
+    of B, over the EASE_PRODUCTS most popular products (the others score 0)."""
+    n = train.orders.shape[1]
+    popularity = train.popularity()
+    kept = np.sort(np.lexsort((np.arange(n), -popularity))[:EASE_PRODUCTS])
+    if len(kept) < n:
+        gram = co_purchases(train, kept)
+    else:
+        gram = co_purchases(train) if together is None else together
+    with single_threaded(*KMEANS_MODULES):
+        weights = ease_weights(gram, EASE_REGULARIZATION)
+    del gram
+    bought = train.bought[:, kept] if len(kept) < n else train.bought
+
+    def score(rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
+        safe = np.where(rows >= 0, rows, 0)
+        with single_threaded(*KMEANS_MODULES):
+            part = bought[safe].astype(np.float64) @ weights
+        scores = np.zeros((len(rows), n))
+        scores[:, kept] = np.asarray(part)
+        scores[rows < 0] = 0.0
+        return scores
+
+    return score
+
+
 def top_n(
     scores: np.ndarray, bought: sp.csr_matrix, tie_order: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -245,13 +306,22 @@ def tie_order(train: Interactions) -> np.ndarray:
     return np.lexsort((np.arange(train.orders.shape[1]), -train.popularity()))
 
 
-def scorer(method: str, train: Interactions, segments: np.ndarray) -> Scorer:
+def scorer(
+    method: str, train: Interactions, segments: np.ndarray, shared: dict | None = None
+) -> Scorer:
+    """The method's scorer. `shared` keeps the co-purchase counts between item_item and ease
+    when both are fitted on the same matrix (the evaluation)."""
     if method == "global_popularity":
         return global_popularity(train)
     if method == "segment_popularity":
         return segment_popularity(train, segments)
-    if method == "item_item":
-        return item_item(train)
+    if method in ("item_item", "ease"):
+        together = None
+        if shared is not None and train.orders.shape[1] <= DENSE_SIMILARITY_PRODUCTS:
+            if "co_purchases" not in shared:
+                shared["co_purchases"] = co_purchases(train)
+            together = shared["co_purchases"]
+        return item_item(train, together) if method == "item_item" else ease(train, together)
     if method == "als":
         return als(train)
     raise ValueError(f"unknown recommendation method {method!r}")

@@ -1100,50 +1100,231 @@ def _table_rows_height(columns: Sequence[Sequence[str]], widths: Sequence[float]
     return total
 
 
-# --- Customer lifetime value (issue 14): calibration plot, forecast per segment, p_alive ---
+# --- Recommendations: the two lists and their test on the holdout ---
+
+RECOMMENDATION_LIST_LABELS = {"reorder": "Order again", "new": "You may also like"}
+RECOMMENDATION_COLUMNS = (
+    ("List", "list", "{}"),
+    ("Method", "method", "{}"),
+    ("Customers", "customers_evaluated", "{:,}"),
+    ("Recall@k, own target", "recall_at_k", "{:.3f}"),
+    ("Precision@k, own target", "precision_at_k", "{:.3f}"),
+    ("Hit rate@k, own target", "hit_rate_at_k", "{:.3f}"),
+    ("Recall@k, all items", "recall_at_k_all_items", "{:.3f}"),
+    ("Precision@k, all items", "precision_at_k_all_items", "{:.3f}"),
+    ("Hit rate@k, all items", "hit_rate_at_k_all_items", "{:.3f}"),
+    ("Selected", "chosen", "{}"),
+)
 
 
-def draw_clv_calibration(data: dict[str, pd.DataFrame]) -> go.Figure:
-    """The standard calibration plot: mean predicted vs actual repeat purchase days in the
-    holdout by calibration frequency, with the totals of clv_validation_summary."""
-    table = "clv_validation"
-    buckets = sorted_by(data[table], table, "frequency_bucket")
-    labels = column(buckets, table, "frequency_bucket_label").astype(str)
-    fig = go.Figure()
-    for name, label, colour in (
-        ("mean_actual_purchases", "Actual", "#4C78A8"),
-        ("mean_predicted_purchases", "Predicted (BG/NBD)", "#F58518"),
-    ):
-        fig.add_trace(
-            go.Scatter(
-                x=labels,
-                y=column(buckets, table, name).astype(float),
-                name=label,
-                mode="lines+markers",
-                line={"color": colour},
-            )
-        )
-    summary = first_row(data["clv_validation_summary"], "clv_validation_summary")
-    note = (
-        f"Holdout {summary.get('calibration_end_date')} to {summary.get('holdout_end_date')}: "
-        f"revenue predicted £{_fmt('{:,.0f}', summary.get('predicted_revenue'))}, actual "
-        f"£{_fmt('{:,.0f}', summary.get('actual_revenue'))}; MAE per customer "
-        f"{_fmt('{:.2f}', summary.get('mae_purchases'))} purchase days (baseline "
-        f"{_fmt('{:.2f}', summary.get('baseline_mae_purchases'))})"
+def draw_recommendation_lists(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """Both lists' methods tested on the holdout: on the list's own target (products bought
+    again, or new to the customer) and on everything bought after the split; the recall of
+    each on all items as bars, the selected method of each list marked."""
+    table = "recommendation_evaluation"
+    rows = data[table].copy()
+    kinds = column(rows, table, "list_kind").astype(str)
+    rows = rows.assign(
+        list=[RECOMMENDATION_LIST_LABELS.get(k, k) for k in kinds],
+        chosen=["yes" if s else "" for s in column(rows, table, "is_selected")],
+        kind_order=[0 if k == "reorder" else 1 for k in kinds],
+    ).sort_values(["kind_order", "method"], kind="stable")
+    if rows.empty:
+        raise MissingData(f"{SCHEMA}.{table} is empty")
+    trace = _table_trace(rows, table, RECOMMENDATION_COLUMNS, "#4C78A8")
+    widths = [1.1, 1.3, 0.8, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.6]
+    trace.columnwidth = widths
+    table_px = 60 + _table_rows_height(trace.cells.values, widths)
+    bars_px = 300
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        row_heights=[bars_px, table_px],
+        vertical_spacing=60 / (bars_px + table_px),
+        specs=[[{"type": "xy"}], [{"type": "table"}]],
     )
+    for kind, colour in (("reorder", "#54A24B"), ("new", "#4C78A8")):
+        mine = rows[rows["list_kind"].astype(str) == kind]
+        names = [
+            f"{m}{' (selected)' if c else ''}"
+            for m, c in zip(mine["method"], mine["chosen"], strict=True)
+        ]
+        fig.add_trace(
+            go.Bar(
+                x=names,
+                y=column(mine, table, "recall_at_k_all_items").astype(float),
+                name=RECOMMENDATION_LIST_LABELS[kind],
+                marker_color=colour,
+            ),
+            row=1,
+            col=1,
+        )
+    fig.add_trace(trace, row=2, col=1)
+    k = _fmt("{}", column(rows, table, "k").iloc[0])
+    split = pd.Timestamp(column(rows, table, "test_start_date").iloc[0])
+    fig.update_yaxes(title_text=f"Recall@{k}, all items", row=1, col=1)
     fig.add_annotation(
-        text=html.escape(note),
+        text=html.escape(
+            f"Trained on the lines before {split:%Y-%m-%d}; recall of each list on everything "
+            "the scored customers bought from that day on."
+        ),
         xref="paper",
         yref="paper",
         x=0,
-        y=-0.22,
+        y=1.0,
+        yanchor="bottom",
+        showarrow=False,
+        font={"size": 12, "color": "#555"},
+    )
+    return _layout(
+        fig,
+        height=bars_px + table_px + 120,
+        barmode="group",
+        margin={"l": 60, "r": 20, "t": 50, "b": 20},
+    )
+
+
+RECOMMENDATION_CHARTS: tuple[Chart, ...] = (
+    Chart(
+        "chart-recommendation-lists",
+        "Recommendations: order again, and you may also like",
+        "Trained before the holdout split, which products did each list get right after it: "
+        "the products bought again, the new ones, and everything together?",
+        ("recommendation_evaluation",),
+        draw_recommendation_lists,
+        wide=True,
+    ),
+)
+
+
+# --- Customer lifetime value (issue 14): calibration plot, forecast per segment, p_alive ---
+
+
+CLV_CANDIDATE_LABELS = {
+    "naive_baseline": "Naive baseline (past rate)",
+    "seasonal_baseline": "Seasonal baseline",
+    "bg_nbd": "BG/NBD",
+    "mbg_nbd": "MBG/NBD",
+    "pareto_nbd": "Pareto/NBD",
+}
+CLV_CANDIDATE_COLOURS = {
+    "naive_baseline": "#F58518",
+    "seasonal_baseline": "#E45756",
+    "bg_nbd": "#72B7B2",
+    "mbg_nbd": "#B279A2",
+    "pareto_nbd": "#9D755D",
+}
+
+
+def _selected_candidate(data: dict[str, pd.DataFrame]) -> pd.Series:
+    """The row of clv_validation_summary the validation selected."""
+    table = "clv_validation_summary"
+    summary = data[table]
+    chosen = summary[column(summary, table, "is_selected").astype(bool)]
+    if chosen.empty:
+        raise MissingData(f"{SCHEMA}.{table} selected no candidate")
+    return chosen.iloc[0]
+
+
+def draw_clv_calibration(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """The standard calibration plot: mean actual repeat purchase days in the holdout by
+    calibration frequency, against each candidate's prediction (the selected one bold), with
+    the selected candidate's totals from clv_validation_summary."""
+    table = "clv_validation"
+    buckets = data[table].sort_values(["model", "frequency_bucket"], kind="stable")
+    models = column(buckets, table, "model").astype(str)
+    selected = _selected_candidate(data)
+    first = buckets[models == str(selected["model"])]
+    fig = go.Figure(
+        go.Scatter(
+            x=column(first, table, "frequency_bucket_label").astype(str),
+            y=column(first, table, "mean_actual_purchases").astype(float),
+            name="Actual",
+            mode="lines+markers",
+            line={"color": "#4C78A8", "width": 4},
+        )
+    )
+    for model in [m for m in CLV_CANDIDATE_LABELS if m in set(models)]:
+        rows = buckets[models == model]
+        chosen = model == selected["model"]
+        fig.add_trace(
+            go.Scatter(
+                x=column(rows, table, "frequency_bucket_label").astype(str),
+                y=column(rows, table, "mean_predicted_purchases").astype(float),
+                name=CLV_CANDIDATE_LABELS[model] + (" (selected)" if chosen else ""),
+                mode="lines+markers",
+                line={
+                    "color": CLV_CANDIDATE_COLOURS[model],
+                    "width": 3 if chosen else 1.5,
+                    "dash": "solid" if chosen else "dot",
+                },
+            )
+        )
+    start = pd.Timestamp(selected.get("calibration_end_date")) + pd.Timedelta(days=1)
+    end = pd.Timestamp(selected.get("holdout_end_date"))
+    note = (
+        f"Holdout {start:%Y-%m-%d} to {end:%Y-%m-%d}; "
+        f"{CLV_CANDIDATE_LABELS.get(str(selected['model']), selected['model'])} selected: "
+        f"revenue predicted £{_fmt('{:,.0f}', selected.get('predicted_revenue'))},<br>actual "
+        f"£{_fmt('{:,.0f}', selected.get('actual_revenue'))}; MAE per customer "
+        f"{_fmt('{:.2f}', selected.get('mae_purchases'))} purchase days"
+    )
+    fig.add_annotation(
+        text=html.escape(note).replace("&lt;br&gt;", "<br>"),
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=-0.3,
         showarrow=False,
         xanchor="left",
         font={"size": 12, "color": "#555"},
     )
     fig.update_xaxes(title_text="Repeat purchase days in the calibration period", type="category")
     fig.update_yaxes(title_text="Mean repeat purchase days in the holdout", rangemode="tozero")
-    return _layout(fig, margin={"l": 60, "r": 30, "t": 40, "b": 90})
+    return _layout(fig, height=460, margin={"l": 60, "r": 30, "t": 60, "b": 120})
+
+
+CLV_COMPARISON_COLUMNS = (
+    ("Candidate", "label", "{}"),
+    ("Customers", "customers", "{:,}"),
+    ("Predicted purchase days", "predicted_purchases", "{:,.0f}"),
+    ("Actual", "actual_purchases", "{:,}"),
+    ("Predicted revenue", "predicted_revenue", "£{:,.0f}"),
+    ("Actual revenue", "actual_revenue", "£{:,.0f}"),
+    ("MAE purchase days", "mae_purchases", "{:.3f}"),
+    ("MAE revenue", "mae_revenue", "£{:,.1f}"),
+    ("Selected", "chosen", "{}"),
+)
+
+
+def draw_clv_model_comparison(data: dict[str, pd.DataFrame]) -> go.Figure:
+    """Every lifetime-value candidate refitted before the holdout, against what customers then
+    did: totals and errors, the selected one marked, and the rule."""
+    table = "clv_validation_summary"
+    summary = data[table].copy()
+    order = {m: i for i, m in enumerate(CLV_CANDIDATE_LABELS)}
+    models = column(summary, table, "model").astype(str)
+    summary = summary.assign(
+        label=[CLV_CANDIDATE_LABELS.get(m, m) for m in models],
+        chosen=["yes" if s else "" for s in column(summary, table, "is_selected")],
+        rank=[order.get(m, len(order)) for m in models],
+    ).sort_values("rank", kind="stable")
+    trace = _table_trace(summary, table, CLV_COMPARISON_COLUMNS, "#4C78A8")
+    fig = go.Figure(trace)
+    rule = str(column(summary, table, "selection_rule").iloc[0]) if len(summary) else ""
+    fig.add_annotation(
+        text="<br>".join(html.escape(part) for part in textwrap.wrap(f"Rule: {rule}.", 150)),
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=0,
+        showarrow=False,
+        xanchor="left",
+        yanchor="top",
+        align="left",
+        font={"size": 12, "color": "#555"},
+    )
+    return _layout(fig, height=140 + 30 * len(summary), margin={"l": 10, "r": 10, "t": 10, "b": 60})
 
 
 def draw_clv_segment_forecast(data: dict[str, pd.DataFrame]) -> go.Figure:
@@ -1187,6 +1368,11 @@ def draw_clv_segment_forecast(data: dict[str, pd.DataFrame]) -> go.Figure:
 def draw_clv_p_alive(data: dict[str, pd.DataFrame]) -> go.Figure:
     """How many customers the model thinks are still active: customers per tenth of p_alive."""
     table = "clv_p_alive_distribution"
+    baseline = None
+    if "clv_validation_summary" in data:
+        selected = str(_selected_candidate(data)["model"])
+        if selected.endswith("_baseline"):
+            baseline = CLV_CANDIDATE_LABELS.get(selected, selected)
     bins = sorted_by(data[table], table, "bin_number")
     lows = column(bins, table, "p_alive_from").astype(float)
     highs = column(bins, table, "p_alive_to").astype(float)
@@ -1200,14 +1386,37 @@ def draw_clv_p_alive(data: dict[str, pd.DataFrame]) -> go.Figure:
     )
     fig.update_xaxes(title_text="Probability the customer is still active (p_alive)")
     fig.update_yaxes(title_text="Customers", rangemode="tozero")
+    if baseline is not None:
+        fig.add_annotation(
+            text=html.escape(
+                f"The holdout selected the {baseline.lower()}:<br>no model with dropout "
+                "predicted better than each<br>customer's past rate, so no probability alive "
+                "is published."
+            ).replace("&lt;br&gt;", "<br>"),
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+            showarrow=False,
+            font={"size": 14, "color": "#555"},
+        )
     return _layout(fig)
 
 
 CLV_CHARTS: tuple[Chart, ...] = (
     Chart(
+        "chart-clv-model-comparison",
+        "Lifetime value: which model earns its place",
+        "Refitted before the holdout, which candidate predicted what customers then spent "
+        "best, and is any model better than repeating each customer's past rate?",
+        ("clv_validation_summary",),
+        draw_clv_model_comparison,
+        wide=True,
+    ),
+    Chart(
         "chart-clv-calibration",
         "Lifetime value: predicted vs actual purchases",
-        "Does the BG/NBD model, refitted before the holdout, predict what customers then did?",
+        "Do the candidates, refitted before the holdout, predict what customers then did?",
         ("clv_validation", "clv_validation_summary"),
         draw_clv_calibration,
     ),
@@ -1217,6 +1426,7 @@ CLV_CHARTS: tuple[Chart, ...] = (
         "How many customers does the model think are still active?",
         ("clv_p_alive_distribution",),
         draw_clv_p_alive,
+        optional=("clv_validation_summary",),
     ),
     Chart(
         "chart-clv-segment-forecast",
@@ -1349,6 +1559,7 @@ CHARTS: tuple[Chart, ...] = (
         wide=True,
         optional=("segment_top_products",),
     ),
+    *RECOMMENDATION_CHARTS,
     *CLV_CHARTS,
 )
 

@@ -77,6 +77,8 @@ from bench_references import (
     sql_literal,
 )
 
+from customer_segmentation.memory import duckdb_memory_limit
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 GENERATOR_SOURCE = PROJECT_DIR / "customer_segmentation" / "generate.py"
 PROFILES = PROJECT_DIR / "profiles.yml"
@@ -113,13 +115,14 @@ NAME_WIDTH = 52  # first column of the table
 SHOWN_MODELS = 15  # the production build's slowest models, one line each (all in the JSON)
 SAMPLE_SECONDS = 0.2
 RESCAN_EVERY = 5  # ticks between two scans of /proc for new descendants
-# Issue 16's targets.
+# The targets (issue 27).
 TARGET_TIME_ROWS = 10_000_000
-TARGET_PATH_RATIO = 1.0  # path to the segments / pandas, below
-TARGET_PRODUCTION_RATIO = 2.0  # production build / pandas, at most
+TARGET_PATH_RATIO = 1.2  # path to the segments / pandas, at most
+TARGET_PATH_SAME_WORK_RATIO = 1.5  # path to the segments / same-work reference, at most
 TARGET_SCALE_ROWS = 100_000_000
-TARGET_SCALE_PEAK_GB = 4.0
-TARGET_SCALE_TIME_RATIO = 2.0  # production build / same-work reference, at most
+TARGET_SCALE_PEAK_GB = 4.0  # with DUCKDB_MEMORY_LIMIT=2GB, the small-laptop setting
+TARGET_SCALE_PEAK_LIMIT = "2GB"
+TARGET_SCALE_TIME_RATIO = 5.0  # production build / same-work reference, at most
 VERSIONED_PACKAGES = (
     "dbt-core",
     "dbt-duckdb",
@@ -324,9 +327,7 @@ def duckdb_settings() -> dict[str, str]:
     """What the dbt profile gives DuckDB, from the same environment variables."""
     return {
         "threads": os.environ.get("DUCKDB_THREADS", profile_default("DUCKDB_THREADS", "2")),
-        "memory_limit": os.environ.get(
-            "DUCKDB_MEMORY_LIMIT", profile_default("DUCKDB_MEMORY_LIMIT", "8GB")
-        ),
+        "memory_limit": duckdb_memory_limit(),
     }
 
 
@@ -976,7 +977,7 @@ def _ok(run: dict | None) -> bool:
 
 
 def evaluate_targets(sizes: list[dict]) -> list[dict]:
-    """Issue 16's targets, on the sizes and inputs of this run that they name."""
+    """The targets (issue 27), on the sizes and inputs of this run that they name."""
     targets: list[dict] = []
 
     def add(name: str, result: str, detail: str) -> None:
@@ -1010,29 +1011,41 @@ def evaluate_targets(sizes: list[dict]) -> list[dict]:
 
     at_10m = [s for s in sizes if s["rows"] == TARGET_TIME_ROWS]
     if not at_10m:
-        add("10M lines: path to the segments / pandas < 1.0", "NOT RUN", "needs 10M")
-        add("10M lines: production build <= 2x pandas", "NOT RUN", "needs 10M")
+        add(
+            f"10M lines: path to the segments <= {TARGET_PATH_RATIO:g}x pandas",
+            "NOT RUN",
+            "needs 10M",
+        )
+        add(
+            f"10M lines: path to the segments <= {TARGET_PATH_SAME_WORK_RATIO:g}x same-work",
+            "NOT RUN",
+            "needs 10M",
+        )
     for size in at_10m:
         runs, kind = size["runs"], size["input"]["kind"]
         versus(
-            f"10M lines, {kind} input: path to the segments / pandas < {TARGET_PATH_RATIO:g}",
+            f"10M lines, {kind} input: path to the segments <= {TARGET_PATH_RATIO:g}x pandas",
             runs.get("path"),
             runs.get("pandas"),
             "pandas",
             TARGET_PATH_RATIO,
-            strict=True,
+            strict=False,
         )
         versus(
-            f"10M lines, {kind} input: production build <= {TARGET_PRODUCTION_RATIO:g}x pandas",
-            runs.get("production"),
-            runs.get("pandas"),
-            "pandas",
-            TARGET_PRODUCTION_RATIO,
+            f"10M lines, {kind} input: path to the segments <= "
+            f"{TARGET_PATH_SAME_WORK_RATIO:g}x the same-work reference",
+            runs.get("path"),
+            runs.get("same_work"),
+            "same-work reference",
+            TARGET_PATH_SAME_WORK_RATIO,
             strict=False,
         )
 
     at_100m = [s for s in sizes if s["rows"] == TARGET_SCALE_ROWS]
-    name_rss = f"100M lines: production build peak RSS <= {TARGET_SCALE_PEAK_GB:g} GB"
+    name_rss = (
+        f"100M lines: production build peak RSS <= {TARGET_SCALE_PEAK_GB:g} GB "
+        f"with DUCKDB_MEMORY_LIMIT={TARGET_SCALE_PEAK_LIMIT}"
+    )
     name_time = (
         f"100M lines: production build <= {TARGET_SCALE_TIME_RATIO:g}x the same-work reference"
     )
@@ -1050,8 +1063,16 @@ def evaluate_targets(sizes: list[dict]) -> list[dict]:
             TARGET_SCALE_TIME_RATIO,
             strict=False,
         )
+        limit = duckdb_memory_limit()
         if not production:
             add(f"{name_rss} ({kind} input)", "NOT RUN", "needs the production build")
+        elif limit != TARGET_SCALE_PEAK_LIMIT:
+            add(
+                f"{name_rss} ({kind} input)",
+                "NOT RUN",
+                f"the peak target is for DUCKDB_MEMORY_LIMIT={TARGET_SCALE_PEAK_LIMIT} "
+                f"(this run: {limit}); peak {production['peak_rss_bytes'] / GB:.2f} GB",
+            )
         else:
             peak_gb = production["peak_rss_bytes"] / GB
             passed = _ok(production) and peak_gb <= TARGET_SCALE_PEAK_GB
@@ -1208,7 +1229,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(table)
     print()
-    print("Targets (issue 16):")
+    print("Targets (issue 27):")
     for t in report["targets"]:
         print(f"  {t['result']:<8} {t['target']}: {t['detail']}")
     print(f"\nJSON: {args.json}  (bench took {report['bench_seconds']} s)")

@@ -1,27 +1,21 @@
 """The backtest of the segments: refit the whole segmentation on the lines before a cut, then
 measure what each segment's customers bought in the horizon after it.
 
-The cut is set in one place (`backtest_cut`); the refit sees only `rfm_before(line_groups,
-cut)` (segmentation/asof.py); the window's sums and the per-segment figures run in DuckDB;
-Python holds the refit and the bootstrap. Method: docs/backtest.md.
+The cut comes from int_evaluation_cuts (the one place it is computed); the refit sees only the
+RFM at the cut (int_customer_rfm_at_cuts, customer_rfm's one definition); the window's sums and
+the per-segment figures run in DuckDB; Python holds the refit and the bootstrap. Method:
+docs/backtest.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import pyarrow as pa
 
-from customer_segmentation import var_spec
-from customer_segmentation.segmentation.asof import (
-    check_features,
-    lines_before,
-    reference_date,
-    refit_segments,
-    rfm_before,
-)
+from customer_segmentation.segmentation.asof import cut_of, lines_before, refit_segments, rfm_at
 from customer_segmentation.segmentation.clustering import RANDOM_STATE
 from customer_segmentation.segmentation.settings import SegmentSettings
 
@@ -52,22 +46,13 @@ BACKTEST_SCHEMA = pa.schema(
 )
 
 
-def backtest_cut(as_of_date: date, horizon_days: object) -> date:
-    """THE cut of the backtest: `backtest_horizon_days` days before as_of_date (the only
-    place). The refit sees the lines before midnight of this day; the horizon is
-    [cut, as_of_date)."""
-    var_spec.check("backtest_horizon_days", horizon_days, {})
-    return as_of_date - timedelta(days=int(horizon_days))  # type: ignore[call-overload]
-
-
 class NoRefit(ValueError):
     """The customers before the cut cannot be segmented (too few for the vars' k)."""
 
 
-def backtest_segments(line_groups, cut: date, settings: SegmentSettings, personas=None):
-    """The refit's input (the RFM as of the cut, from the lines before it) and its segments."""
-    check_features(settings, "segment_backtest")
-    rfm = rfm_before(line_groups, cut).to_arrow_table()
+def backtest_segments(rfm_at_cuts, cut: date, settings: SegmentSettings, personas=None):
+    """The refit's input (customer_rfm's columns as of the cut) and its segments."""
+    rfm = rfm_at(rfm_at_cuts, cut).to_arrow_table()
     try:
         segments = refit_segments(rfm, settings, personas)
     except ValueError as error:
@@ -161,19 +146,18 @@ def ratio_vs_rest(
 def segment_backtest(
     session,
     line_groups,
-    customer_rfm,
+    evaluation_cuts,
+    rfm_at_cuts,
     personas,
-    horizon_days: object,
     settings: SegmentSettings,
 ) -> pa.Table:
     """segment_backtest: one row per segment of the refit at the cut, with what its customers
     did in the horizon; the segment-1-versus-rest ratio on the segment 1 row. No rows when the
     customers before the cut cannot be segmented (data shorter than the horizon, or fewer
     customers than k needs): the backtest is a check, and must not stop the build."""
-    as_of = reference_date(customer_rfm)
-    cut = backtest_cut(as_of, horizon_days)
+    cut, as_of = cut_of(evaluation_cuts, "segment_backtest")
     try:
-        _, segments = backtest_segments(line_groups, cut, settings, personas)
+        _, segments = backtest_segments(rfm_at_cuts, cut, settings, personas)
     except NoRefit:
         return BACKTEST_SCHEMA.empty_table()
     k = int(segments.column("k")[0].as_py())
@@ -217,7 +201,7 @@ def segment_backtest(
                 "bootstrap_resamples": BOOTSTRAP_RESAMPLES if is_first else None,
                 "cut_date": cut,
                 "as_of_date": as_of,
-                "horizon_days": int(horizon_days),  # type: ignore[call-overload]
+                "horizon_days": (as_of - cut).days,
             }
         )
     return pa.Table.from_pylist(out, schema=BACKTEST_SCHEMA)

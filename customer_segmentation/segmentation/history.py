@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from customer_segmentation.memory import ASSIGN_CHUNK_ROWS
 from customer_segmentation.segmentation.features import log1p_clipped
 from customer_segmentation.segmentation.segments import (
     fit_selected,
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
 # The loyalty programme's entry rule (loyalty_programme.sql: segment 1 of customer_segments).
 LOYALTY_SEGMENT_ID = 1
-# Snapshot rows read, standardised and assigned at a time: bounds the model's memory.
-ASSIGN_CHUNK_ROWS = 1_000_000
 # customer_segment_history's columns from int_customer_rfm_snapshots, in output order.
 HISTORY_RFM_COLUMNS = ("snapshot_date", "customer_id", "recency_days", "frequency", "monetary")
 

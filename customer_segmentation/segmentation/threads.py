@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from threadpoolctl import threadpool_limits
 
@@ -86,32 +85,3 @@ def side_by_side(
     with ThreadPoolExecutor(max_workers=workers, initializer=one_thread) as pool:
         futures = [pool.submit(task) for task in tasks]
         return [future.result() for future in futures]
-
-
-# dbt runs Python models side by side in its one process. The models that hold a customer x
-# product matrix in Python memory (int_product_pairs, recommendation_evaluation,
-# customer_recommendations) take turns when their input is large, so that two of them never
-# add up (issue 16): at 100M lines (95M order-product rows) the two largest take 2.12 and
-# 1.83 GB alone. Up to MATRIX_ROWS_SIDE_BY_SIDE rows they run side by side: at 10M lines (9.5M
-# rows) the production build took 76.4 s instead of 83.7 s, at 2.61 GB instead of 2.39 GB.
-MATRIX_ROWS_SIDE_BY_SIDE = 20_000_000
-_MATRIX_LOCK = threading.Lock()
-
-R = TypeVar("R")
-
-
-def one_matrix_model_at_a_time(function: Callable[..., R]) -> Callable[..., R]:
-    """Decorator of a matrix-holding model's `function(session, order_products, ...)`: above
-    MATRIX_ROWS_SIDE_BY_SIDE rows of the order_products relation it runs holding the matrix
-    lock (see _MATRIX_LOCK). The other dbt thread goes on with any other node; no table
-    changes."""
-
-    @functools.wraps(function)
-    def guarded(session: Any, order_products: Any, *args: Any, **kwargs: Any) -> R:
-        rows = order_products.aggregate("count(*) as n").fetchall()[0][0]
-        if rows <= MATRIX_ROWS_SIDE_BY_SIDE:
-            return function(session, order_products, *args, **kwargs)
-        with _MATRIX_LOCK:
-            return function(session, order_products, *args, **kwargs)
-
-    return guarded

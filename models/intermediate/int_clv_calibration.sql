@@ -1,7 +1,6 @@
 -- One row per customer with a sale before the validation cut (as_of_date - clv_horizon_days),
 -- guests excluded: the lifetime summary at the cut and what the customer did in the holdout
--- [cut, as_of_date) that followed. clv_validation_customers refits the models on it.
-{%- set horizon_days = validated_var('clv_horizon_days') %}
+-- [cut, as_of_date) that followed. clv_validation_customers refits the candidates on it.
 with
 
 line_groups as (
@@ -10,19 +9,20 @@ line_groups as (
 
 ),
 
-reference_date as (
+evaluation_cuts as (
 
-    -- customer_rfm's reference date, by the same macro; a singular test holds the two equal
-    {{ rfm_reference_date('line_groups') }}
+    select * from {{ ref('int_evaluation_cuts') }}
 
 ),
 
 validation_cut as (
 
+    -- the cut, as_of_date - clv_horizon_days (int_evaluation_cuts, the one place)
     select
         as_of_date,
-        cast({{ dbt.dateadd('day', -horizon_days, 'as_of_date') }} as date) as cut_date
-    from reference_date
+        cut_date
+    from evaluation_cuts
+    where cut_kind = 'clv_validation'
 
 ),
 

@@ -73,9 +73,8 @@ rule_checked as (
                 then 'missing_required_field'
             when quantity is null then 'invalid_quantity'
             when unit_price is null then 'invalid_unit_price'
-            {%- if not round_unit_prices %}
-            when is_unit_price_too_precise then 'unit_price_too_precise'
-            {%- endif %}
+            when {{ 'false' if round_unit_prices else 'is_unit_price_too_precise' }}
+                then 'unit_price_too_precise'
             when invoiced_at is null then 'invalid_invoice_date'
             when
                 invoiced_at < cast({{ sql_string_literal(date_window.min) }} as date)

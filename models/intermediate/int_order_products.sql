@@ -4,11 +4,6 @@
 -- time and guest flag are taken as fct_orders takes them (the smallest customer id, the
 -- earliest time; a guest invoice only when every line is a guest's), so an invoice whose
 -- lines straddle a minute is still one order, and the grouping keys alone make the grain.
--- It runs after int_customer_products (the line below): these are the two largest
--- aggregations of the build (95M and 63M groups at 100M lines), and side by side they
--- failed with DuckDB out of memory at the profile's 2 GB limit, each time it was tried;
--- int_customer_rfm_snapshots runs after it for the same reason (docs/performance.md).
--- depends_on: {{ ref('int_customer_products') }}
 with
 
 order_lines as (

@@ -1,5 +1,6 @@
--- One row per tenth of p_alive (0-0.1, ..., 0.9-1): how many customers the BG/NBD model
+-- One row per tenth of p_alive (0-0.1, ..., 0.9-1): how many customers the selected model
 -- thinks are still active, for the report and BI tools (a small table, not one per customer).
+-- A baseline publishes no p_alive: every bin then holds 0 customers.
 with
 
 lifetime_value as (
@@ -16,11 +17,12 @@ bins as (
 
 binned as (
 
-    -- p_alive = 1 falls in the last bin
+    -- p_alive = 1 falls in the last bin; a null p_alive (a baseline) in none
     select
         least(floor(p_alive * 10), 9) + 1 as bin_number,
         expected_revenue
     from lifetime_value
+    where p_alive is not null
 
 ),
 

@@ -1,6 +1,6 @@
 -- One row per KMeans segment and per named RFM segment: the lifetime-value forecast over the
--- next clv_horizon_days, the revenue of the same length of time just past, and the
--- validation's error for the segment's customers.
+-- next clv_horizon_days by the candidate the validation selected, the revenue of the same
+-- length of time just past, and that candidate's validation error for the segment's customers.
 {%- set horizon_days = validated_var('clv_horizon_days') %}
 with
 
@@ -28,9 +28,27 @@ validation_customers as (
 
 ),
 
+validation_summary as (
+
+    select * from {{ ref('clv_validation_summary') }}
+
+),
+
 line_groups as (
 
     select * from {{ ref('int_order_line_groups') }}
+
+),
+
+selected_validation as (
+
+    -- the selected candidate's predictions only
+    select validation_customers.*
+    from validation_customers
+    inner join validation_summary
+        on
+            validation_customers.model = validation_summary.model
+            and validation_summary.is_selected
 
 ),
 
@@ -91,6 +109,7 @@ forecast as (
         customer_labels.segment_kind,
         customer_labels.segment,
         min(customer_labels.segment_id) as segment_id,
+        min(lifetime_value.model) as model,
         count(*) as customers,
         avg(cast(lifetime_value.p_alive as decimal(38, 12))) as mean_p_alive,
         sum(cast(lifetime_value.expected_purchases as decimal(38, 12))) as expected_purchases,
@@ -113,21 +132,21 @@ validation as (
         customer_labels.segment_kind,
         customer_labels.segment,
         count(*) as validation_customers,
-        sum(cast(validation_customers.predicted_revenue as decimal(38, 12)))
+        sum(cast(selected_validation.predicted_revenue as decimal(38, 12)))
             as validation_predicted_revenue,
-        sum(cast(validation_customers.actual_revenue as decimal(38, 12)))
+        sum(cast(selected_validation.actual_revenue as decimal(38, 12)))
             as validation_actual_revenue,
         avg(cast(
-            abs(validation_customers.predicted_purchases - validation_customers.actual_purchases)
+            abs(selected_validation.predicted_purchases - selected_validation.actual_purchases)
             as decimal(38, 12)
         )) as validation_mae_purchases,
         avg(cast(
-            abs(validation_customers.predicted_revenue - validation_customers.actual_revenue)
+            abs(selected_validation.predicted_revenue - selected_validation.actual_revenue)
             as decimal(38, 12)
         )) as validation_mae_revenue
     from customer_labels
-    inner join validation_customers
-        on customer_labels.customer_id = validation_customers.customer_id
+    inner join selected_validation
+        on customer_labels.customer_id = selected_validation.customer_id
     group by customer_labels.segment_kind, customer_labels.segment
 
 ),
@@ -139,6 +158,7 @@ final as (
         cast(forecast.segment_kind as {{ dbt.type_string() }}) as segment_kind,
         cast(forecast.segment as {{ dbt.type_string() }}) as segment,
         cast(forecast.segment_id as {{ dbt.type_int() }}) as segment_id,
+        cast(forecast.model as {{ dbt.type_string() }}) as model,
         -- forecast
         cast(forecast.customers as {{ dbt.type_bigint() }}) as customers,
         cast(forecast.mean_p_alive as double) as mean_p_alive,

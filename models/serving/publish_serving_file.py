@@ -15,6 +15,7 @@ def model(dbt, session):
         dbt.ref("cohort_retention"),
         dbt.ref("country_summary"),
         dbt.ref("customer_recommendations"),
+        dbt.ref("customer_reorder_recommendations"),
         dbt.ref("customer_rfm"),
         dbt.ref("customer_segment_history"),
         dbt.ref("customer_segments"),

@@ -1,28 +1,29 @@
-"""One row per recommendation method: its metrics at k on the holdout, the best selected."""
+"""One row per recommendation list (new products, re-orders) and method: its metrics at k on the
+holdout, each list's best selected."""
 
 from customer_segmentation.recommend import recommendation_evaluation
+from customer_segmentation.schedule import take_turn
 from customer_segmentation.segmentation.settings import validate_settings
 
 
 def model(dbt, session):
-    # Runs after int_customer_rfm_snapshots, for memory only, as int_product_pairs does: its
-    # customer x product aggregation and sort would otherwise meet the snapshots' aggregation
-    # in DuckDB's 2 GB at 100M lines (docs/performance.md).
-    dbt.ref("int_customer_rfm_snapshots")
     # The vars arrive through the config in recommendation_evaluation.yml; re-validated here.
-    # The segment vars refit segment_popularity's segments on the training period.
+    # The segment vars refit segment_popularity's segments on the RFM at the split.
     settings = validate_settings(
         dbt.config.get("segment_k_min"),
         dbt.config.get("segment_k_max"),
         dbt.config.get("segment_k"),
         dbt.config.get("segment_features"),
     )
-    return recommendation_evaluation(
-        session,
-        dbt.ref("int_order_products"),
-        dbt.ref("int_order_line_groups"),
-        dbt.ref("customer_rfm"),
-        dbt.config.get("recommendation_holdout_days"),
-        dbt.config.get("recommendations_n"),
-        settings,
-    )
+    # It holds a customer x product matrix: one matrix model at a time (schedule.TAKE_TURNS).
+    with take_turn("recommendation_evaluation"):
+        evaluation = recommendation_evaluation(
+            session,
+            dbt.ref("int_order_products"),
+            dbt.ref("int_evaluation_cuts"),
+            dbt.ref("int_customer_rfm_at_cuts"),
+            dbt.ref("int_recommendation_holdout"),
+            dbt.config.get("recommendations_n"),
+            settings,
+        )
+    return evaluation

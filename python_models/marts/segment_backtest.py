@@ -16,8 +16,8 @@ def model(dbt, session):
     return segment_backtest(
         session,
         dbt.ref("int_order_line_groups"),
-        dbt.ref("customer_rfm"),
+        dbt.ref("int_evaluation_cuts"),
+        dbt.ref("int_customer_rfm_at_cuts"),
         dbt.ref("segment_personas").to_arrow_table(),
-        dbt.config.get("backtest_horizon_days"),
         settings,
     )

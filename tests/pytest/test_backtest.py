@@ -1,8 +1,10 @@
-"""segment_rules and segment_backtest: the rules are exactly the tree, nothing after the cut
-reaches the refit, and the backtest finds a segment that truly spends more.
+"""segment_rules and segment_backtest: the rules are exactly the tree, the horizon counts only
+the lines after the cut, and the backtest finds a segment that truly spends more.
 
-The package functions run on DuckDB relations built here from generated lines (no dbt); one
-test reads the sample build (conftest `sample_build`).
+The package functions run on DuckDB relations built here from generated lines (no dbt; the
+cut and the RFM at the cut, SQL models in the project, are computed here independently; that
+no line on or after the cut reaches the RFM is the dbt unit test of int_customer_rfm_at_cuts);
+one test reads the sample build (conftest `sample_build`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from decimal import Decimal
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
 from customer_segmentation.segmentation import asof, backtest, rules
@@ -70,34 +71,61 @@ def line_groups(con: duckdb.DuckDBPyConnection, lines: list[tuple]):
     )
 
 
-def refit(lines: list[tuple]) -> tuple[pa.Table, pa.Table]:
+def cuts(con: duckdb.DuckDBPyConnection):
+    """An int_evaluation_cuts shaped relation: the backtest's cut, 90 days before AS_OF."""
+    return con.sql(
+        f"""select 'segment_backtest' as cut_kind, date '{CUT.date()}' as cut_date,
+            date '{AS_OF}' as as_of_date, 90 as horizon_days"""
+    )
+
+
+def rfm_at_cut(con: duckdb.DuckDBPyConnection, lines: list[tuple]):
+    """An int_customer_rfm_at_cuts shaped relation: recency, frequency, monetary and tenure at
+    the cut from the sale lines before it."""
+    line_groups(con, lines)
+    return con.sql(
+        f"""select date '{CUT.date()}' as cut_date, customer_id,
+            date_diff('day', cast(max(invoiced_at) as date), date '{CUT.date()}')
+                as recency_days,
+            count(distinct invoice_no) as frequency,
+            cast(sum(amount) as decimal(38, 4)) as monetary,
+            date_diff('day', cast(min(invoiced_at) as date), date '{CUT.date()}')
+                as tenure_days
+        from generated
+        where invoiced_at < date '{CUT.date()}' and line_type = 'sale'
+        group by customer_id"""
+    )
+
+
+def refit(lines: list[tuple], settings=None) -> tuple[pa.Table, pa.Table]:
     """The backtest's refit input (RFM at the cut) and its segments."""
     con = duckdb.connect()
-    return backtest.backtest_segments(line_groups(con, lines), CUT.date(), validate_settings())
+    return backtest.backtest_segments(
+        rfm_at_cut(con, lines), CUT.date(), settings or validate_settings()
+    )
 
 
 def run_backtest(lines: list[tuple]) -> list[dict]:
     con = duckdb.connect()
-    rfm = con.sql(f"select date '{AS_OF}' as as_of_date")
     table = backtest.segment_backtest(
-        con, line_groups(con, lines), rfm, None, 90, validate_settings()
+        con, line_groups(con, lines), cuts(con), rfm_at_cut(con, lines), None, validate_settings()
     )
     return table.to_pylist()
 
 
-def test_the_cut_and_its_var_checks():
-    assert backtest.backtest_cut(AS_OF, 90) == CUT.date()
-    assert backtest.backtest_cut(AS_OF, 1) == dt.date(2011, 12, 9)
-    for bad in (0, 3651, 90.5, "90", True, None):
-        with pytest.raises(ValueError, match="backtest_horizon_days"):
-            backtest.backtest_cut(AS_OF, bad)
-
-
-def test_a_feature_the_earlier_rfm_lacks_fails_naming_it():
-    settings = validate_settings(features=["recency_days", "tenure_days"])
+def test_the_cut_comes_from_int_evaluation_cuts():
     con = duckdb.connect()
-    with pytest.raises(ValueError, match="segment_features names tenure_days"):
-        backtest.backtest_segments(line_groups(con, generated_lines()), CUT.date(), settings)
+    assert asof.cut_of(cuts(con), "segment_backtest") == (CUT.date(), AS_OF)
+    with pytest.raises(ValueError, match="one segment_backtest cut, found 0"):
+        asof.cut_of(cuts(con).filter("false"), "segment_backtest")
+
+
+def test_any_customer_rfm_column_can_be_a_feature_of_the_refit():
+    # the RFM at the cut has every customer_rfm column (the macro), tenure_days too
+    settings = validate_settings(features=["recency_days", "tenure_days"])
+    rfm, segments = refit(generated_lines(), settings)
+    assert "tenure_days" in segments.column_names
+    assert segments.num_rows == rfm.num_rows == sum(g[0] for g in GROUPS)
 
 
 def test_no_customer_before_the_cut_gives_an_empty_backtest():
@@ -107,38 +135,30 @@ def test_no_customer_before_the_cut_gives_an_empty_backtest():
         refit(late)
 
 
-def test_no_line_on_or_after_the_cut_reaches_the_refit():
+def test_the_horizon_counts_the_lines_from_the_cut_to_as_of_date():
     base = generated_lines()
     customer = base[0][1]
-    added = [
-        *base,
-        ("late-1", customer, CUT, "sale", 99_999.0),  # midnight of the cut: after it
-        ("late-2", customer, CUT + dt.timedelta(days=80), "return", -500.0),
-        ("late-3", 99_999, CUT + dt.timedelta(hours=1), "sale", 50_000.0),  # a new customer
-    ]
-    removed = [line for line in base if line[2] < CUT]
-    moved = [
-        (i, c, CUT + dt.timedelta(days=3), k, a) if t >= CUT else (i, c, t, k, a)
-        for i, c, t, k, a in base
-    ]
-    rfm, segments = refit(base)
-    for variant in (added, removed, moved):
-        other_rfm, other_segments = refit(variant)
-        assert other_rfm.equals(rfm)
-        assert other_segments.equals(segments)
-    # the changes did reach the horizon's figures
-    assert run_backtest(added) != run_backtest(base)
-
-
-def test_a_line_a_second_before_the_cut_reaches_the_refit():
-    base = generated_lines()
-    rfm, segments = refit(base)
-    earlier = CUT - dt.timedelta(seconds=1)
-    other_rfm, other_segments = refit([*base, ("edge", 99_999, earlier, "sale", 50_000.0)])
-    assert other_rfm.num_rows == rfm.num_rows + 1
-    assert 99_999 in other_segments.column("customer_id").to_pylist()
-    row = other_rfm.filter(pc.equal(other_rfm.column("customer_id"), 99_999)).to_pylist()
-    assert row[0]["recency_days"] == 1 and row[0]["frequency"] == 1
+    con = duckdb.connect()
+    window = backtest.window_revenue(
+        line_groups(
+            con,
+            [
+                *base,
+                ("at-cut", customer, CUT, "sale", 1_000.0),  # midnight of the cut: counted
+                ("before", customer, CUT - dt.timedelta(seconds=1), "sale", 7_000.0),
+                ("at-as-of", customer, dt.datetime(2011, 12, 10), "sale", 9_000.0),
+            ],
+        ),
+        CUT.date(),
+        AS_OF,
+    )
+    row = window.filter(f"customer_id = {customer}").fetchall()
+    expected = sum(
+        Decimal(str(line[4]))
+        for line in base
+        if line[1] == customer and CUT <= line[2] < dt.datetime(2011, 12, 10)
+    )
+    assert row[0][2] == expected + 1_000
 
 
 def test_segment_one_truly_spends_more_after_the_cut():
@@ -290,11 +310,12 @@ def test_the_sample_builds_rules_are_its_tree_on_customer_rfm(sample_build):
     assert len(rows) >= 2
 
 
-def test_recommendation_refit_still_reads_the_shared_functions():
-    # recommend keeps its names for the moved functions
+def test_recommendation_refit_reads_the_shared_functions():
+    # one reading of the cut and of the RFM at a cut for both refits
     from customer_segmentation import recommend
 
-    assert recommend.rfm_before is asof.rfm_before
+    assert recommend.rfm_at is asof.rfm_at is backtest.rfm_at
+    assert recommend.cut_of is asof.cut_of is backtest.cut_of
     assert recommend.reference_date is asof.reference_date
 
 

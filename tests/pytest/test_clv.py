@@ -1,6 +1,7 @@
 """Customer lifetime value: the pipeline's summary and fits reproduce the published CDNOW
-figures, recover known parameters from simulated invoice lines, and the sample build's CLV
-marts hold their invariants.
+figures, recover known parameters from simulated invoice lines, the holdout selects a model
+with dropout where customers drop out and the baseline where purchases are regular, and the
+sample build's CLV marts hold their invariants.
 
 Each reproduction writes invoice lines of the project's input shape (one invoice per
 transaction), runs the real dbt pipeline up to clv_model on them, and compares.
@@ -26,6 +27,8 @@ CLV_FIT = [
     "build",
     "--select",
     "+clv_model",
+    "+customer_lifetime_value",
+    "clv_validation",
     "--indirect-selection",
     "cautious",
     "--exclude-resource-type",
@@ -185,28 +188,44 @@ def test_customer_lifetime_value_has_one_row_per_customer(sample_build):
 def test_predictions_are_probabilities_and_non_negative(sample_build):
     ((bad,),) = sample_build.query(
         "select count(*) from marts.customer_lifetime_value where not ("
-        "p_alive between 0 and 1 and expected_purchases >= 0 and expected_revenue >= 0 "
+        "(p_alive between 0 and 1 or (p_alive is null and model like '%baseline')) "
+        "and expected_purchases >= 0 and expected_revenue >= 0 "
         "and expected_avg_order_value >= 0 and clv >= 0 and isfinite(clv))"
     )
     assert bad == 0
 
 
 def test_frequency_buckets_cover_every_validation_customer_once(sample_build):
-    buckets = sample_build.df("select * from marts.clv_validation order by frequency_bucket")
+    buckets = sample_build.df("select * from marts.clv_validation order by model, frequency_bucket")
     customers = sample_build.df("select * from marts.clv_validation_customers")
-    assert buckets["frequency_bucket_label"].tolist() == ["0", "1", "2", "3", "4", "5", "6", "7+"]
-    assert buckets["customers"].sum() == len(customers) > 0
-    expected = customers.groupby(customers["frequency"].clip(upper=7)).agg(
-        n=("customer_id", "size"), actual=("actual_purchases", "mean")
-    )
-    got = buckets.set_index("frequency_bucket")
-    assert (got.loc[expected.index, "customers"] == expected["n"]).all()
-    assert np.allclose(got.loc[expected.index, "mean_actual_purchases"], expected["actual"])
-    summary = sample_build.df("select * from marts.clv_validation_summary")
-    assert len(summary) == 1
-    assert summary["customers"][0] == len(customers)
-    assert summary["actual_purchases"][0] == customers["actual_purchases"].sum()
-    assert np.isclose(summary["predicted_revenue"][0], customers["predicted_revenue"].sum())
+    summary = sample_build.df("select * from marts.clv_validation_summary").set_index("model")
+    models = sorted(customers["model"].unique())
+    assert models == sorted(summary.index) and "naive_baseline" in models
+    for model in models:
+        mine = customers[customers["model"] == model]
+        plot = buckets[buckets["model"] == model]
+        labels = ["0", "1", "2", "3", "4", "5", "6", "7+"]
+        assert plot["frequency_bucket_label"].tolist() == labels
+        assert plot["customers"].sum() == len(mine) > 0
+        expected = mine.groupby(mine["frequency"].clip(upper=7)).agg(
+            n=("customer_id", "size"),
+            actual=("actual_purchases", "mean"),
+            predicted=("predicted_purchases", "mean"),
+        )
+        got = plot.set_index("frequency_bucket")
+        assert (got.loc[expected.index, "customers"] == expected["n"]).all()
+        assert np.allclose(got.loc[expected.index, "mean_actual_purchases"], expected["actual"])
+        assert np.allclose(
+            got.loc[expected.index, "mean_predicted_purchases"], expected["predicted"]
+        )
+        row = summary.loc[model]
+        assert row["customers"] == len(mine)
+        assert row["actual_purchases"] == mine["actual_purchases"].sum()
+        assert np.isclose(row["predicted_revenue"], mine["predicted_revenue"].sum())
+        error = (mine["predicted_revenue"] - mine["actual_revenue"]).abs().mean()
+        assert np.isclose(row["mae_revenue"], error)
+        assert set(got["is_selected"]) == {bool(row["is_selected"])}
+    assert summary["is_selected"].sum() == 1
 
 
 def test_segment_forecast_adds_up_to_customer_lifetime_value(sample_build):
@@ -242,10 +261,14 @@ def test_undiscounted_clv_is_spend_times_the_purchases_of_the_lifetime():
     from customer_segmentation import clv
 
     frame = small_summary()
-    lifetime = clv.predict(frame, CDNOW_DAYS, SPEND, 360, lifetime_months=12, annual_rate=0.0)
-    horizon = clv.predict(frame, CDNOW_DAYS, SPEND, 360)
+    lifetime = clv.predict(
+        frame, "bg_nbd", CDNOW_DAYS, SPEND, 360, lifetime_months=12, annual_rate=0.0
+    )
+    horizon = clv.predict(frame, "bg_nbd", CDNOW_DAYS, SPEND, 360)
     assert np.allclose(lifetime.clv, horizon.expected_purchases * horizon.expected_avg_order_value)
-    discounted = clv.predict(frame, CDNOW_DAYS, SPEND, 90, lifetime_months=12, annual_rate=0.1)
+    discounted = clv.predict(
+        frame, "bg_nbd", CDNOW_DAYS, SPEND, 90, lifetime_months=12, annual_rate=0.1
+    )
     assert (discounted.clv < lifetime.clv).all() and (discounted.clv > 0).all()
     # a one-time buyer spends the population mean p gamma / (q - 1)
     mean = SPEND["p"] * SPEND["gamma"] / (SPEND["q"] - 1)
@@ -261,16 +284,172 @@ def test_bad_clv_settings_fail_naming_the_var():
         clv.checked_settings(90, 12, 1.5)
 
 
-def test_without_two_repeat_customers_whose_spend_differs_the_marts_are_empty():
+def selection(model: str | None) -> pa.Table:
+    """A clv_validation_summary that selected `model` (none when None)."""
+    names = [model] if model else []
+    return pa.table({"model": names, "is_selected": [True] * len(names)})
+
+
+NO_RATIOS = pa.table({"window_kind": pa.array([], pa.string()), "seasonal_ratio": []})
+
+
+def test_without_two_repeat_customers_whose_spend_differs_only_the_baselines_predict():
     from customer_segmentation import clv
 
     assert clv.can_fit(small_summary())
     same_spend = small_summary().assign(monetary_value=[0.0, 20.0, 20.0])
     assert not clv.can_fit(same_spend)
     summary = pa.Table.from_pandas(same_spend.rename(columns={"T": "t"}), preserve_index=False)
-    model = clv.clv_model(summary)
+    model = clv.clv_model(summary, selection("naive_baseline"))
     assert model.num_rows == 0
     assert model.schema.names[:3] == ["model", "parameter", "value"]
-    values = clv.customer_lifetime_value_table(summary, model, 90, 12, 0.1)
-    assert values.num_rows == 0
-    assert "clv_rank" in values.schema.names
+    # a transaction model selected but not fitted: nothing is published
+    values = clv.customer_lifetime_value_table(
+        summary, model, selection("bg_nbd"), NO_RATIOS, 90, 12, 0.1
+    )
+    assert values.num_rows == 0 and "clv_rank" in values.schema.names
+    # nothing validated: nothing is published
+    assert (
+        clv.customer_lifetime_value_table(
+            summary, model, selection(None), NO_RATIOS, 90, 12, 0.1
+        ).num_rows
+        == 0
+    )
+    # the baseline: each customer's past rate over the horizon, p_alive null
+    values = clv.customer_lifetime_value_table(
+        summary, model, selection("naive_baseline"), NO_RATIOS, 90, 12, 0.0
+    ).to_pandas()
+    assert values["model"].unique().tolist() == ["naive_baseline"]
+    assert values["p_alive"].isna().all()
+    assert np.allclose(values["expected_purchases"], [0.0, 2 / 100 * 90, 5 / 210 * 90])
+    assert np.allclose(values["expected_revenue"], [0.0, 2 / 100 * 90 * 20, 5 / 210 * 90 * 20])
+    # undiscounted, twelve months of 30 days at the past rate
+    assert np.allclose(values["clv"], [0.0, 2 / 100 * 360 * 20, 5 / 210 * 360 * 20])
+    # the seasonal baseline scales the horizon by the forecast window's ratio
+    ratios = pa.table({"window_kind": ["validation", "forecast"], "seasonal_ratio": [None, 1.5]})
+    seasonal = clv.customer_lifetime_value_table(
+        summary, model, selection("seasonal_baseline"), ratios, 90, 12, 0.0
+    ).to_pandas()
+    assert np.allclose(seasonal["expected_purchases"], 1.5 * values["expected_purchases"])
+    assert np.allclose(seasonal["clv"], values["clv"])
+
+
+def day_lines(transactions: pd.DataFrame) -> pd.DataFrame:
+    """Simulated (customer_id, day number, spend) as build_clv's transactions from 2020-01-01."""
+    start = dt.date(2020, 1, 1)
+    return pd.DataFrame(
+        {
+            "customer_id": transactions["customer_id"],
+            "day": [start + dt.timedelta(days=int(d)) for d in transactions["day"]],
+            "units": 1,
+            "dollars": transactions["spend"],
+        }
+    )
+
+
+def expected_validation(transactions: pd.DataFrame, cut: int, horizon: int) -> pd.DataFrame:
+    """The naive baseline and the holdout actuals, computed here from the simulation: per
+    customer with a purchase before the cut, frequency / t x horizon and the holdout's
+    purchase days and revenue."""
+    days = transactions.groupby(["customer_id", "day"], as_index=False)["spend"].sum()
+    before = days[days["day"] < cut].groupby("customer_id")["day"].agg(["min", "size"])
+    holdout = days[(days["day"] >= cut) & (days["day"] < cut + horizon)].groupby("customer_id")
+    out = pd.DataFrame(
+        {
+            "frequency": before["size"] - 1,
+            "t": cut - 1 - before["min"],
+        }
+    )
+    out["baseline_purchases"] = np.where(
+        out["t"] > 0, out["frequency"] / out["t"].clip(lower=1) * horizon, 0.0
+    )
+    out["actual_purchases"] = holdout["day"].size().reindex(out.index).fillna(0)
+    out["actual_revenue"] = holdout["spend"].sum().reindex(out.index).fillna(0.0)
+    return out
+
+
+# The simulations run from day 0 (2020-01-01) to day 454: as_of_date is day 455, the
+# validation's cut day 365 (clv_horizon_days 90).
+AS_OF_DAY_455 = str(dt.date(2020, 1, 1) + dt.timedelta(days=455))
+
+
+def simulate_dropout(customers: int, seed: int) -> pd.DataFrame:
+    """Pareto/NBD customers who drop out fast: purchase rate ~ Gamma(1, 20 days), lifetime ~
+    Exp(mu), mu ~ Gamma(2, 100 days): most lapse within the year, many before a repeat
+    purchase (which BG/NBD cannot see); first purchases over the first 300 days, observed for
+    455; Gamma-Gamma spend."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for customer in range(1, customers + 1):
+        lam, mu = rng.gamma(1.0, 1 / 20.0), rng.gamma(2.0, 1 / 100.0)
+        nu = rng.gamma(4.0, 1 / 15.0)
+        at = rng.uniform(0, 300)
+        death = at + rng.exponential(1 / mu)
+        while at < min(death, 455):
+            rows.append((customer, int(at), round(rng.gamma(6.0, 1 / nu), 2) + 0.01))
+            at += rng.exponential(1 / lam)
+    return pd.DataFrame(rows, columns=["customer_id", "day", "spend"])
+
+
+def simulate_regular(customers: int, seed: int) -> pd.DataFrame:
+    """Clockwork customers: each buys every 3, 7, 30 or 60 days at a fixed spend, half of them
+    from the start, half from a later day, none ever stops; no Poisson process, no dropout."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for customer in range(1, customers + 1):
+        every = int(rng.choice([3, 7, 30, 60]))
+        start = int(rng.integers(0, 400)) if rng.random() < 0.5 else int(rng.integers(0, every))
+        spend = round(float(rng.uniform(5, 200)), 2)
+        rows += [(customer, day, spend) for day in range(start, 455, every)]
+    return pd.DataFrame(rows, columns=["customer_id", "day", "spend"])
+
+
+def check_validation(build: DbtResult, transactions: pd.DataFrame) -> pd.DataFrame:
+    """The holdout actuals and the naive baseline match the simulation; the summary's errors
+    are those of the customer rows. Returns the summary by model."""
+    expected = expected_validation(transactions, 365, 90)
+    rows = build.df("select * from marts.clv_validation_customers")
+    baseline = rows[rows["model"] == "naive_baseline"].set_index("customer_id").sort_index()
+    assert list(baseline.index) == list(expected.index)
+    assert (baseline["actual_purchases"] == expected["actual_purchases"]).all()
+    assert np.allclose(baseline["actual_revenue"], expected["actual_revenue"])
+    assert np.allclose(baseline["predicted_purchases"], expected["baseline_purchases"])
+    summary = build.df("select * from marts.clv_validation_summary").set_index("model")
+    for model, mine in rows.groupby("model"):
+        error = (mine["predicted_revenue"] - mine["actual_revenue"]).abs().mean()
+        assert np.isclose(summary.loc[model, "mae_revenue"], error)
+    return summary
+
+
+def test_a_model_with_dropout_beats_bg_nbd_where_customers_drop_out_and_is_selected(tmp_path):
+    transactions = simulate_dropout(1500, seed=3)
+    build = build_clv(tmp_path, day_lines(transactions), AS_OF_DAY_455)
+    summary = check_validation(build, transactions)
+    [selected] = summary.index[summary["is_selected"]].tolist()
+    assert selected in ("mbg_nbd", "pareto_nbd")
+    mae = summary["mae_revenue"]
+    assert mae[selected] < 0.95 * mae["bg_nbd"]
+    assert mae[selected] < 0.5 * mae["naive_baseline"]
+    assert summary["selection_rule"].nunique() == 1
+    values = build.df("select * from marts.customer_lifetime_value")
+    assert values["model"].unique().tolist() == [selected]
+    assert values["p_alive"].notna().all() and values["p_alive"].mean() < 0.6
+    flagged = build.query("select distinct model from marts.clv_model where is_selected")
+    assert sorted(m for (m,) in flagged) == sorted([selected, "gamma_gamma"])
+
+
+def test_the_baseline_wins_where_purchases_are_regular_and_is_selected(tmp_path):
+    transactions = simulate_regular(1200, seed=5)
+    build = build_clv(tmp_path, day_lines(transactions), AS_OF_DAY_455)
+    summary = check_validation(build, transactions)
+    assert summary.index[summary["is_selected"]].tolist() == ["naive_baseline"]
+    mae = summary["mae_revenue"]
+    for model in ("bg_nbd", "mbg_nbd", "pareto_nbd"):
+        assert mae["naive_baseline"] < 0.8 * mae[model]
+    values = build.df("select * from marts.customer_lifetime_value").set_index("customer_id")
+    assert values["model"].unique().tolist() == ["naive_baseline"]
+    assert values["p_alive"].isna().all()
+    # the published figures are the baseline's: the past rate over the horizon, computed here
+    expected = expected_validation(transactions, 455, 90)  # at as_of_date, day 455
+    assert np.allclose(values["expected_purchases"].sort_index(), expected["baseline_purchases"])
+    assert build.query("select count(*) from marts.clv_model where is_selected") == [(0,)]

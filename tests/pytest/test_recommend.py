@@ -1,16 +1,14 @@
-"""Recommendations: the honest time split, the methods and their metrics.
+"""Recommendations: the honest time split, the two lists' methods and their metrics.
 
-The functions of recommend.py and recommenders.py run on DuckDB relations built here from
-generated lines (no dbt); the two marts are checked on the sample build.
+The functions of recommend.py, recommenders.py and reorders.py run on DuckDB relations built
+here from generated lines (no dbt; the SQL models' inputs, the cut, the holdout targets and the
+RFM at the split, are computed here independently); the marts are checked on the sample build.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import numpy as np
@@ -18,7 +16,8 @@ import pyarrow as pa
 import pytest
 import scipy.sparse as sp
 
-from customer_segmentation import recommend, recommenders
+from customer_segmentation import recommend, recommenders, reorders
+from customer_segmentation.reorders import REORDER_METHODS
 from customer_segmentation.segmentation import threads as threads_module
 from customer_segmentation.segmentation.settings import validate_settings
 
@@ -51,8 +50,9 @@ def planted_lines(groups: int = 6, per_group: int = 40, products: int = 15, seed
 
 
 def relations(con: duckdb.DuckDBPyConnection, lines):
-    """int_order_products, int_order_line_groups and customer_rfm (its as_of_date) shaped
-    relations of (invoice_no, customer_id, stock_code, invoiced_at, amount) sale lines."""
+    """int_order_products, int_evaluation_cuts, int_customer_rfm_at_cuts,
+    int_recommendation_holdout and customer_rfm (its as_of_date) shaped relations of
+    (invoice_no, customer_id, stock_code, invoiced_at, amount) sale lines."""
     invoices, customers, codes, times, amounts = (list(c) for c in zip(*lines, strict=True))
     table = pa.table(
         {
@@ -69,63 +69,95 @@ def relations(con: duckdb.DuckDBPyConnection, lines):
             count(*) as lines, count(*) as items, sum(amount) as amount
         from lines group by all"""
     )
-    line_groups = con.sql(
-        """select invoice_no, customer_id, invoiced_at, 'sale' as line_type,
-            customer_id is null as is_guest, count(*) as lines, sum(amount) as amount
-        from lines group by all"""
+    split, as_of = SPLIT.date().isoformat(), AS_OF.isoformat()
+    cuts = con.sql(
+        f"""select 'recommendation_holdout' as cut_kind, date '{split}' as cut_date,
+            date '{as_of}' as as_of_date, 90 as horizon_days"""
     )
-    rfm = con.sql(f"select date '{AS_OF}' as as_of_date, 1 as customer_id")
-    return order_products, line_groups, rfm
+    rfm_at_cuts = con.sql(
+        f"""select date '{split}' as cut_date, customer_id,
+            date_diff('day', cast(max(invoiced_at) as date), date '{split}') as recency_days,
+            count(distinct invoice_no) as frequency, sum(amount) as monetary
+        from lines where invoiced_at < date '{split}' group by customer_id"""
+    )
+    holdout = con.sql(
+        f"""with before as (
+            select distinct customer_id, stock_code from lines
+            where invoiced_at < date '{split}'),
+        after as (
+            select distinct customer_id, stock_code from lines
+            where invoiced_at >= date '{split}' and invoiced_at < date '{as_of}'
+              and customer_id in (select customer_id from before)),
+        flagged as (
+            select after.*, before.customer_id is not null as is_reorder from after
+            left join before using (customer_id, stock_code))
+        select *,
+            count(*) filter (where not is_reorder) over (partition by customer_id)
+                as new_products,
+            count(*) filter (where is_reorder) over (partition by customer_id)
+                as reordered_products,
+            count(*) over (partition by customer_id) as holdout_products
+        from flagged"""
+    )
+    rfm = con.sql(f"select date '{as_of}' as as_of_date, 1 as customer_id")
+    return order_products, cuts, rfm_at_cuts, holdout, rfm
 
 
 def evaluation(lines) -> dict[str, dict]:
     con = duckdb.connect()
-    order_products, line_groups, rfm = relations(con, lines)
+    order_products, cuts, rfm_at_cuts, holdout, _ = relations(con, lines)
     table = recommend.recommendation_evaluation(
-        con, order_products, line_groups, rfm, 90, 10, validate_settings()
+        con, order_products, cuts, rfm_at_cuts, holdout, 10, validate_settings()
     )
     return {row["method"]: row for row in table.to_pylist()}
 
 
 def test_holdout_split_dates_and_var_checks():
-    split = recommend.holdout_split(AS_OF, 90)
+    con = duckdb.connect()
+    _, cuts, _, _, _ = relations(con, planted_lines(groups=1, per_group=2))
+    split = recommend.holdout_split(cuts)
     assert split.test_start_date == SPLIT.date()
     assert split.train_end_date == dt.date(2011, 9, 10)
     assert split.test_end_date == dt.date(2011, 12, 9)
-    with pytest.raises(ValueError, match="recommendation_holdout_days"):
-        recommend.holdout_split(AS_OF, 0)
+    assert split.holdout_days == 90
+    with pytest.raises(ValueError, match="one recommendation_holdout cut"):
+        recommend.holdout_split(
+            con.sql("select 'segment_backtest' as cut_kind, 1 as cut_date, 2 as as_of_date")
+        )
     with pytest.raises(ValueError, match="recommendations_n"):
         recommend.checked_n(101)
 
 
 def test_item_item_recovers_planted_purchases_far_better_than_popularity():
     rows = evaluation(planted_lines())
-    assert set(rows) == set(recommend.METHODS)
+    assert set(rows) == set(recommend.METHODS) | set(REORDER_METHODS)
     item, popular = rows["item_item"], rows["global_popularity"]
     assert item["customers_evaluated"] == popular["customers_evaluated"] > 200
     assert item["recall_at_k"] > 0.9
     assert item["recall_at_k"] > 3 * popular["recall_at_k"]
     assert item["ndcg_at_k"] > 3 * popular["ndcg_at_k"]
-    assert [m for m, r in rows.items() if r["is_selected"]] in (["item_item"], ["als"])
+    assert rows["ease"]["recall_at_k"] > 3 * popular["recall_at_k"]
+    selected = [m for m, r in rows.items() if r["is_selected"] and r["list_kind"] == "new"]
+    assert selected in (["item_item"], ["als"], ["ease"])
 
 
-def training_of(lines):
+def training_of(lines) -> recommenders.Interactions:
     con = duckdb.connect()
-    order_products, line_groups, _ = relations(con, lines)
-    split = recommend.holdout_split(AS_OF, 90)
-    inputs = recommend.training_inputs(con, order_products, line_groups, split)
-    new = sorted(recommend.new_purchase_pairs(order_products, split).fetchall())
-    return inputs, new
+    order_products, cuts, _, _, _ = relations(con, lines)
+    return recommend.interactions(
+        con, order_products, recommend.holdout_split(cuts).test_start_date
+    )
 
 
-def assert_same_training(a: recommend.TrainingInputs, b: recommend.TrainingInputs):
-    assert np.array_equal(a.train.customer_ids, b.train.customer_ids)
-    assert a.train.stock_codes.equals(b.train.stock_codes)
-    assert (a.train.orders != b.train.orders).nnz == 0
-    assert a.rfm.equals(b.rfm)
+def assert_same_training(a: recommenders.Interactions, b: recommenders.Interactions):
+    assert np.array_equal(a.customer_ids, b.customer_ids)
+    assert a.stock_codes.equals(b.stock_codes)
+    assert (a.orders != b.orders).nnz == 0
 
 
 def test_holdout_purchases_never_reach_training():
+    # (the holdout's targets and the RFM at the split are SQL models, tested by their dbt
+    # unit tests on the same edges)
     base = planted_lines()
     customer = base[0][1]
     holdout = [line for line in base if line[1] == customer and line[3] >= SPLIT]
@@ -141,12 +173,9 @@ def test_holdout_purchases_never_reach_training():
         else (i, c, s, t, a)
         for i, c, s, t, a in base
     ]
-    reference, reference_new = training_of(base)
+    reference = training_of(base)
     for variant in (added, removed, moved):
-        inputs, new = training_of(variant)
-        assert_same_training(inputs, reference)
-    assert training_of(added)[1] != reference_new  # the change did reach the test side
-    assert training_of(removed)[1] != reference_new
+        assert_same_training(training_of(variant), reference)
 
 
 def test_a_line_on_the_split_is_tested_and_one_a_second_before_is_trained():
@@ -154,12 +183,11 @@ def test_a_line_on_the_split_is_tested_and_one_a_second_before_is_trained():
     customer = base[0][1]
     on_split = ("edge-1", customer, "G3-01", SPLIT, 5.0)
     before = ("edge-2", customer, "G4-02", SPLIT - dt.timedelta(seconds=1), 5.0)
-    inputs, new = training_of([*base, on_split, before])
-    codes = inputs.train.stock_codes.to_pylist()
-    row = int(np.searchsorted(inputs.train.customer_ids, customer))
-    bought = {codes[p] for p in inputs.train.orders[row].indices}
+    train = training_of([*base, on_split, before])
+    codes = train.stock_codes.to_pylist()
+    row = int(np.searchsorted(train.customer_ids, customer))
+    bought = {codes[p] for p in train.orders[row].indices}
     assert "G4-02" in bought and "G3-01" not in bought
-    assert (customer, "G3-01") in new and (customer, "G4-02") not in new
 
 
 def test_two_runs_give_identical_tables(monkeypatch):
@@ -176,7 +204,7 @@ def test_two_runs_give_identical_tables(monkeypatch):
             monkeypatch.setattr(recommenders, "ENTRIES_PER_BLOCK", 11)
             assert evaluation(lines) == first_evaluation
         con = duckdb.connect()
-        order_products, line_groups, rfm = relations(con, lines)
+        order_products, cuts, _, _, rfm = relations(con, lines)
         rfm = con.sql(f"select distinct customer_id, date '{AS_OF}' as as_of_date from lines")
         customer_products = con.sql(
             """select customer_id, stock_code, min(invoiced_at) as first_purchased_at
@@ -189,14 +217,28 @@ def test_two_runs_give_identical_tables(monkeypatch):
             "select distinct stock_code, 'P ' || stock_code as description from lines"
         )
         for method in recommend.METHODS:
-            chosen = con.sql(f"select '{method}' as method, true as is_selected")
+            chosen = con.sql(
+                f"select '{method}' as method, 'new' as list_kind, true as is_selected"
+            )
             tables.append(
                 recommend.customer_recommendations(
                     con, order_products, customer_products, rfm, segments, products, chosen, 5
                 ).to_arrow_table()
             )
-    assert all(t.num_rows == 120 * 5 for t in tables)  # 120 customers, at least 6 unbought each
-    for first, second in zip(tables[:4], tables[4:], strict=True):
+        for method in REORDER_METHODS:
+            chosen = con.sql(
+                f"select '{method}' as method, 'reorder' as list_kind, true as is_selected"
+            )
+            tables.append(
+                recommend.customer_reorder_recommendations(
+                    con, order_products, rfm, cuts, chosen, 5
+                )
+            )
+    new_tables = len(recommend.METHODS)
+    per_run = new_tables + len(REORDER_METHODS)
+    # 120 customers, at least 6 unbought and 5 bought products each
+    assert all(t.num_rows == 120 * 5 for t in tables)
+    for first, second in zip(tables[:per_run], tables[per_run:], strict=True):
         assert first.equals(second)
 
 
@@ -225,16 +267,18 @@ def test_top_n_breaks_ties_by_the_tie_order_and_skips_bought_products():
 
 def test_marts_on_the_sample(sample_build):
     rows = sample_build.df("select * from marts.recommendation_evaluation order by method")
-    assert sorted(rows["method"]) == sorted(recommend.METHODS)
-    assert rows["is_selected"].sum() == 1
+    assert sorted(rows["method"]) == sorted(recommend.METHODS + REORDER_METHODS)
+    assert rows.groupby("list_kind")["is_selected"].sum().to_dict() == {"new": 1, "reorder": 1}
     [as_of] = sample_build.query("select distinct as_of_date from marts.customer_rfm")
-    split = recommend.holdout_split(as_of[0], 90)
+    split = recommend.split_at(as_of[0] - dt.timedelta(days=90), as_of[0])
     dates = sample_build.query(
         "select distinct train_end_date, test_start_date, test_end_date, as_of_date"
         " from marts.recommendation_evaluation"
     )
     assert dates == [(split.train_end_date, split.test_start_date, split.test_end_date, as_of[0])]
     assert (rows["customers_evaluated"] > 0).all()
+    # every list is scored on the same customers for all items
+    assert rows["customers_evaluated_all_items"].nunique() == 1
     [(already_bought, most, methods)] = sample_build.query(
         """select
             (select count(*) from marts.customer_recommendations as r
@@ -248,7 +292,24 @@ def test_marts_on_the_sample(sample_build):
     )
     assert already_bought == 0
     assert most <= 10
-    assert methods == rows.loc[rows["is_selected"], "method"].tolist()
+    selected = rows.loc[rows["is_selected"]].set_index("list_kind")["method"]
+    assert methods == [selected["new"]]
+    # the re-order list: only products the customer bought before as_of_date, at most 10, and
+    # every customer with such a product has a list
+    [(not_bought, most, customers, buyers)] = sample_build.query(
+        """select
+            (select count(*) from marts.customer_reorder_recommendations as r
+             anti join (select p.customer_id, p.stock_code
+                        from intermediate.int_customer_products as p
+                        inner join marts.customer_rfm as c on p.customer_id = c.customer_id
+                        where p.first_purchased_at < c.as_of_date and not p.is_guest) as b
+                on r.customer_id = b.customer_id and r.stock_code = b.stock_code),
+            (select max(n) from (select count(*) as n from marts.customer_reorder_recommendations
+                                 group by customer_id)),
+            (select count(distinct customer_id) from marts.customer_reorder_recommendations),
+            (select count(distinct customer_id) from marts.customer_rfm where customer_id > 0)"""
+    )
+    assert not_bought == 0 and most <= 10 and customers == buyers > 0
 
 
 def test_top_n_matches_a_full_stable_sort_with_many_ties():
@@ -278,13 +339,13 @@ def test_small_batches_and_blocks_give_the_same_results(monkeypatch):
     # batch, one range and one block give
     lines = planted_lines(groups=4, per_group=30)
     whole = evaluation(lines)
-    inputs, _ = training_of(lines)
+    inputs = training_of(lines)
     monkeypatch.setattr(recommend, "BATCH_ROWS", 7)
     monkeypatch.setattr(recommend, "ROWS_PER_PART", 13)
     monkeypatch.setattr(recommenders, "ENTRIES_PER_BLOCK", 11)
-    batched, _ = training_of(lines)
+    batched = training_of(lines)
     assert_same_training(inputs, batched)
-    assert np.array_equal(batched.train.orders.indptr, inputs.train.orders.indptr)
+    assert np.array_equal(batched.orders.indptr, inputs.orders.indptr)
     assert evaluation(lines) == whole
 
 
@@ -296,7 +357,7 @@ def test_the_evaluation_runs_on_a_deterministic_sample_of_customers(monkeypatch)
     assert 0 < item["customers_evaluated"] <= 100
     assert item["recall_at_k"] > 3 * popular["recall_at_k"]
     con = duckdb.connect()
-    order_products, _, _ = relations(con, lines)
+    order_products, _, _, _, _ = relations(con, lines)
     sample = recommend.evaluation_sample(con, order_products).fetchnumpy()["customer_id"]
     assert len(sample) == 100
     assert set(sample) < {line[1] for line in lines}
@@ -309,7 +370,8 @@ def test_at_most_scored_customers_are_ranked_a_deterministic_sample(monkeypatch)
     assert whole["item_item"]["customers_evaluated"] > 60
     monkeypatch.setattr(recommend, "SCORED_CUSTOMERS", 60)
     rows = evaluation(lines)
-    assert {r["customers_evaluated"] for r in rows.values()} == {60}
+    assert {r["customers_evaluated_all_items"] for r in rows.values()} == {60}
+    assert {r["customers_evaluated"] for r in rows.values() if r["list_kind"] == "new"} == {60}
     # the planted structure still shows on the scored sample, and the sample is the same
     assert rows["item_item"]["recall_at_k"] > 3 * rows["global_popularity"]["recall_at_k"]
     assert evaluation(lines) == rows
@@ -317,13 +379,12 @@ def test_at_most_scored_customers_are_ranked_a_deterministic_sample(monkeypatch)
 
 def test_no_line_before_the_split_gives_an_empty_training_matrix():
     lines = [line for line in planted_lines(groups=1, per_group=5) if line[3] >= SPLIT]
-    inputs, new = training_of(lines)
-    assert inputs.train.orders.shape == (0, 0)
-    assert len(inputs.train.customer_ids) == 0
-    assert new == []
+    train = training_of(lines)
+    assert train.orders.shape == (0, 0)
+    assert len(train.customer_ids) == 0
     rows = evaluation(lines)
     assert {r["customers_evaluated"] for r in rows.values()} == {0}
-    assert [m for m, r in rows.items() if r["is_selected"]] == ["global_popularity"]
+    assert [m for m, r in rows.items() if r["is_selected"]] == ["global_popularity", "most_ordered"]
 
 
 def test_als_factors_do_not_depend_on_the_number_of_threads(monkeypatch):
@@ -370,39 +431,6 @@ def test_als_runs_on_every_usable_core(monkeypatch):
     assert seen == [3, 1]
 
 
-@pytest.mark.parametrize("threshold, side_by_side", [(10, True), (9, False)])
-def test_matrix_models_take_turns_only_above_the_row_threshold(
-    monkeypatch, threshold, side_by_side
-):
-    # two decorated calls on a 10-row relation: both inside at once up to the threshold (they
-    # meet at a barrier), one at a time above it (never two inside)
-    monkeypatch.setattr(threads_module, "MATRIX_ROWS_SIDE_BY_SIDE", threshold)
-    con = duckdb.connect()
-    meet = threading.Barrier(2, timeout=10)
-    inside, most, guard = [0], [0], threading.Lock()
-
-    @threads_module.one_matrix_model_at_a_time
-    def model(session, order_products, label):
-        with guard:
-            inside[0] += 1
-            most[0] = max(most[0], inside[0])
-        if side_by_side:
-            meet.wait()
-        else:
-            time.sleep(0.2)
-        with guard:
-            inside[0] -= 1
-        return label
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        # one cursor per thread, as dbt gives each of its threads
-        cursors = {label: con.cursor() for label in "ab"}
-        calls = [(c, c.sql("select * from range(10)"), label) for label, c in cursors.items()]
-        results = list(pool.map(lambda call: model(*call), calls))
-    assert results == ["a", "b"]
-    assert most[0] == (2 if side_by_side else 1)
-
-
 def test_customer_ranges_cover_every_customer_once_in_order(monkeypatch):
     con = duckdb.connect()
     # customer c holds c rows: 1 + 2 + ... + 10 = 55 rows
@@ -417,3 +445,125 @@ def test_customer_ranges_cover_every_customer_once_in_order(monkeypatch):
     # rows held up to each customer: 1, 3, 6, 10, 15, 21, 28, 36, 45, 55; a range starts at
     # the customer whose rows pass 12, 24, 36 and 48: customers 5, 7, 9 and 10
     assert [sorted(part.tolist()) for part in parts] == [[1, 2, 3, 4], [5, 6], [7, 8], [9], [10]]
+
+
+def test_ease_matches_a_brute_force_solve_column_by_column():
+    # EASE's closed form against the constrained ridge regression it solves: for each product
+    # j, min ||X_j - X b||^2 + lambda ||b||^2 with b_j = 0, solved on the other columns
+    rng = np.random.default_rng(11)
+    x = (rng.random((40, 9)) < 0.35).astype(np.float64)
+    penalty = 3.0
+    weights = recommenders.ease_weights((x.T @ x).astype(np.int32), penalty)
+    for j in range(x.shape[1]):
+        others = [i for i in range(x.shape[1]) if i != j]
+        a = x[:, others]
+        solved = np.linalg.solve(a.T @ a + penalty * np.eye(len(others)), a.T @ x[:, j])
+        assert weights[j, j] == 0.0
+        assert np.allclose(weights[others, j], solved, atol=1e-10)
+    # the scorer: the customers' purchases times B, every product kept
+    orders = sp.csr_matrix(x.astype(np.int32))
+    train = recommenders.Interactions(
+        np.arange(40, dtype=np.int64), pa.array([f"P{i}" for i in range(9)]), orders
+    )
+    monkey = recommenders.EASE_REGULARIZATION
+    try:
+        recommenders.EASE_REGULARIZATION = penalty
+        scores = recommenders.ease(train)(np.arange(40), np.zeros(40, dtype=np.int64))
+    finally:
+        recommenders.EASE_REGULARIZATION = monkey
+    assert np.allclose(scores, x @ weights)
+
+
+def test_ease_keeps_the_most_popular_products_above_its_limit(monkeypatch):
+    rng = np.random.default_rng(2)
+    x = (rng.random((60, 12)) < np.linspace(0.1, 0.6, 12)).astype(np.int32)
+    train = recommenders.Interactions(
+        np.arange(60, dtype=np.int64), pa.array([f"P{i:02d}" for i in range(12)]), sp.csr_matrix(x)
+    )
+    monkeypatch.setattr(recommenders, "EASE_PRODUCTS", 5)
+    kept = np.sort(np.argsort(-x.sum(axis=0), kind="stable")[:5])
+    scores = recommenders.ease(train)(np.arange(60), np.zeros(60, dtype=np.int64))
+    dropped = np.setdiff1d(np.arange(12), kept)
+    assert (scores[:, dropped] == 0).all()
+    sub = x[:, kept].astype(np.float64)
+    expected = sub @ recommenders.ease_weights((sub.T @ sub).astype(np.int32), 200.0)
+    assert np.allclose(scores[:, kept], expected)
+
+
+def reorder_lines(customers: int = 200, seed: int = 13):
+    """Planted re-ordering: every customer orders every 14 to 28 days; each of 20 favourites of
+    their own (among 400 products) is in every order while it is in favour, a span of 60 to
+    150 days starting anywhere in the year, and never again after; each order adds one product
+    drawn by popularity. Favours come and go: the products ordered most in the past are not
+    those in favour after the split."""
+    rng = np.random.default_rng(seed)
+    popular = [f"P{i:03d}" for i in range(400)]
+    weights = 1.0 / np.arange(1, 401)
+    weights /= weights.sum()
+    lines, invoice = [], 0
+    for c in range(customers):
+        customer = 30_000 + c
+        own = [popular[i] for i in rng.choice(400, 20, replace=False)]
+        begin = rng.integers(-100, 330, 20)
+        end = begin + rng.integers(60, 151, 20)
+        every = int(rng.integers(14, 29))
+        day = int(rng.integers(0, every))
+        while START + dt.timedelta(days=day) < dt.datetime(2011, 12, 9):
+            at = START + dt.timedelta(days=day, hours=int(rng.integers(0, 8)))
+            basket = {popular[int(rng.choice(400, p=weights))]}
+            basket |= {code for code, b, e in zip(own, begin, end, strict=True) if b <= day < e}
+            invoice += 1
+            lines += [(f"R{invoice}", customer, code, at, 2.0) for code in sorted(basket)]
+            day += every
+    return lines
+
+
+def test_planted_reordering_the_reorder_list_beats_popularity_by_far():
+    rows = evaluation(reorder_lines())
+    popular, reorder = rows["global_popularity"], rows["reorder_timing"]
+    frequent = rows["most_ordered"]
+    # scored on the same customers, every product bought after the split
+    assert reorder["customers_evaluated_all_items"] == popular["customers_evaluated_all_items"]
+    assert popular["customers_evaluated_all_items"] >= 190
+    assert reorder["recall_at_k_all_items"] > 4 * popular["recall_at_k_all_items"]
+    assert reorder["precision_at_k_all_items"] > 4 * popular["precision_at_k_all_items"]
+    assert reorder["hit_rate_at_k_all_items"] > 0.95 > 0.8 > popular["hit_rate_at_k_all_items"]
+    # favours come and go: how recently and how regularly a product was ordered tells which
+    # are in favour, the count of past orders does not
+    assert reorder["recall_at_k"] > 0.85
+    assert reorder["recall_at_k"] > frequent["recall_at_k"] + 0.3
+    assert reorder["is_selected"] and not frequent["is_selected"]
+
+
+def test_the_reorder_mart_lists_the_products_in_favour():
+    lines = reorder_lines(customers=40)
+    con = duckdb.connect()
+    order_products, cuts, _, _, _ = relations(con, lines)
+    rfm = con.sql(f"select distinct customer_id, date '{AS_OF}' as as_of_date from lines")
+    chosen = con.sql(
+        "select 'reorder_timing' as method, 'reorder' as list_kind, true as is_selected"
+    )
+    table = recommend.customer_reorder_recommendations(con, order_products, rfm, cuts, chosen, 4)
+    assert set(table.column("method").to_pylist()) == {"reorder_timing"}
+    assert table.column("rank").to_pylist() == [1, 2, 3, 4] * 40
+    scores = np.array(table.column("score").to_pylist()).reshape(40, 4)
+    assert (np.diff(scores, axis=1) <= 0).all()
+    # in favour: in the customer's last order
+    last = {}
+    for _invoice, customer, code, at, _ in lines:
+        if customer not in last or at > last[customer][0]:
+            last[customer] = (at, set())
+        if at == last[customer][0]:
+            last[customer][1].add(code)
+    listed = zip(
+        table.column("customer_id").to_pylist(), table.column("stock_code").to_pylist(), strict=True
+    )
+    in_favour = [code in last[customer][1] for customer, code in listed]
+    assert sum(in_favour) >= 0.9 * len(in_favour)
+    # every pair ordered before as_of_date is a candidate, with its orders
+    lines_of = recommend.customer_order_products(order_products)
+    features = reorders.pair_features(lines_of, AS_OF, reorders.popularity(lines_of, AS_OF))
+    pairs = {(c, s) for _, c, s, _, _ in lines}
+    assert features.aggregate("count(*)").fetchall() == [(len(pairs),)]
+    [(orders,)] = features.aggregate("sum(orders)").fetchall()
+    assert orders == len({(i, c, s) for i, c, s, _, _ in lines})
