@@ -183,7 +183,7 @@ def cells_holding(path: Path, ids: set[int]) -> dict[str, int]:
                 count = con.execute(as_text).fetchone()[0]
                 if data_type not in {"VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP"}:
                     count += con.execute(
-                        f"select count(*) from marts.\"{table}\" where try_cast({value} as "
+                        f'select count(*) from marts."{table}" where try_cast({value} as '
                         "decimal(38, 4)) in (select id from ids)"
                     ).fetchone()[0]
                 if count:
@@ -245,9 +245,10 @@ def test_the_build_published_pseudonyms_and_says_so(build, served: Path):
     assert query(served, "select is_pseudonymous from marts.build_info") == [(True,)]
     # the data has what the tests need: guests, the planted rows, the quarantined-only id
     build_file = result.duckdb_path
-    assert query(build_file, "select count(*) from marts.fct_order_lines where customer_id < 0")[
-        0
-    ][0] > 100
+    assert (
+        query(build_file, "select count(*) from marts.fct_order_lines where customer_id < 0")[0][0]
+        > 100
+    )
     reasons = {
         r
         for (r,) in query(
@@ -283,8 +284,11 @@ def test_the_serving_file_holds_no_real_customer_id(build, served: Path):
     assert cells_holding(served, ids) == {}
     # guests' synthetic ids (-1, -2, ...) are not served either
     guests = {
-        i for (i,) in query(result.duckdb_path, "select distinct customer_id from "
-                            "marts.fct_order_lines where customer_id < 0")
+        i
+        for (i,) in query(
+            result.duckdb_path,
+            "select distinct customer_id from marts.fct_order_lines where customer_id < 0",
+        )
     }
     for table, columns in id_columns(served).items():
         for column in columns:
