@@ -42,9 +42,10 @@ RAW_FIELDS = (
 #: Rows whose fields may not be where the header says (a broken quote, an extra or a missing
 #: field): a customer id can sit in any of their raw fields, which are withheld.
 DISPLACED_FIELD_REASONS = ("unparseable_row", "too_many_fields", "missing_required_field")
-#: Tables that keep their input order: it is the order of their `source_file`, `source_row`
-#: columns, which say no more than those columns do. Every other table with a customer id is
-#: written ordered by its pseudonyms, since the build stores many of them ordered by the id.
+#: Tables with these columns (the lines) are written in their order, which says no more than
+#: the columns do. Every other table with a customer id is written ordered by its pseudonyms,
+#: since the build stores many of them ordered by the id. Without an order, the copy's join
+#: can leave rows in the order of the ids it matched.
 INPUT_ORDER_COLUMNS = ("source_file", "source_row")
 MAPPING_TABLE = "__customer_pseudonyms"
 #: Column types whose every value is a BIGINT.
@@ -269,10 +270,11 @@ class ServingIds:
             + " ".join(joins)
         )
         if table.keeps_input_order:
-            return select
-        # ids first, then every other column: a stored order that owes nothing to the ids
-        positions = [table.columns.index(c) + 1 for c in table.id_columns]
-        positions += [i + 1 for i, c in enumerate(table.columns) if c not in table.id_columns]
+            order = list(INPUT_ORDER_COLUMNS)
+        else:
+            # ids first, then every other column: a stored order that owes nothing to the ids
+            order = table.id_columns + [c for c in table.columns if c not in table.id_columns]
+        positions = [table.columns.index(c) + 1 for c in order]
         return f"{select} order by {', '.join(map(str, positions))}"
 
     def annotate(self, con: Any, catalog: str, schema: str) -> None:
