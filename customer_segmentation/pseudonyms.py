@@ -23,6 +23,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from customer_segmentation.sql_text import quote_ident, quote_literal
+
 KEY_ENV = "SERVING_CUSTOMER_KEY"
 MIN_KEY_CHARS = 16
 #: A column holds a customer id when it is named `customer_id` or ends in `_customer_id`.
@@ -119,14 +121,6 @@ def is_id_column(name: str) -> bool:
     return name == ID_COLUMN or name.endswith("_" + ID_COLUMN)
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def parsed_id(expression: str) -> str:
     """SQL: a customer id read from text as stg_invoice_lines reads it (a whole number from 1
     to 10^15, `17850` or `17850.0`), else null."""
@@ -199,12 +193,12 @@ class ServingIds:
     def _id_sources(self, catalog: str, schema: str) -> list[str]:
         selects = []
         for table in self._tables.values():
-            source = f"{_ident(catalog)}.{_ident(schema)}.{_ident(table.name)}"
+            source = f"{quote_ident(catalog)}.{quote_ident(schema)}.{quote_ident(table.name)}"
             for column in table.id_columns:
                 value = (
-                    parsed_id(_ident(column))
+                    parsed_id(quote_ident(column))
                     if table.is_raw
-                    else f"cast({_ident(column)} as bigint)"
+                    else f"cast({quote_ident(column)} as bigint)"
                 )
                 selects.append(f"select distinct {value} as customer_id from {source}")
         return selects
@@ -242,7 +236,9 @@ class ServingIds:
         for i, column in enumerate(table.id_columns):
             alias = f"__p{i}"
             value = (
-                parsed_id(f"__src.{_ident(column)}") if table.is_raw else f"__src.{_ident(column)}"
+                parsed_id(f"__src.{quote_ident(column)}")
+                if table.is_raw
+                else f"__src.{quote_ident(column)}"
             )
             joins.append(
                 f"left join temp.{MAPPING_TABLE} as {alias} on {alias}.customer_id = {value}"
@@ -256,14 +252,14 @@ class ServingIds:
             )
             if table.is_raw:
                 pseudo = f"cast({pseudo} as varchar)"
-            replaced.append(f"{pseudo} as {_ident(column)}")
+            replaced.append(f"{pseudo} as {quote_ident(column)}")
         if table.is_raw:
-            displaced = ", ".join(_literal(r) for r in DISPLACED_FIELD_REASONS)
+            displaced = ", ".join(quote_literal(r) for r in DISPLACED_FIELD_REASONS)
             for column in RAW_FIELDS:
                 if column in table.columns and column not in table.id_columns:
                     replaced.append(
                         f"case when __src.reject_reason in ({displaced}) then null "
-                        f"else __src.{_ident(column)} end as {_ident(column)}"
+                        f"else __src.{quote_ident(column)} end as {quote_ident(column)}"
                     )
         select = (
             f"select __src.* replace ({', '.join(replaced)}) from {source} as __src "
@@ -280,11 +276,11 @@ class ServingIds:
     def annotate(self, con: Any, catalog: str, schema: str) -> None:
         """Add to the descriptions copied into `catalog.schema` a note on each pseudonymous
         column (and on the quarantine's withheld fields), so BI tools say what they show."""
-        target = f"{_ident(catalog)}.{_ident(schema)}"
+        target = f"{quote_ident(catalog)}.{quote_ident(schema)}"
         for table in self._tables.values():
             if not table.id_columns:
                 continue
-            relation = f"{target}.{_ident(table.name)}"
+            relation = f"{target}.{quote_ident(table.name)}"
             comments = dict(
                 con.execute(
                     "select column_name, comment from duckdb_columns() where database_name = ? "
@@ -295,7 +291,9 @@ class ServingIds:
             for column in table.id_columns:
                 note = RAW_ID_NOTE if table.is_raw else COLUMN_NOTE
                 text = ((comments.get(column) or "") + note).strip()
-                con.execute(f"comment on column {relation}.{_ident(column)} is {_literal(text)}")
+                con.execute(
+                    f"comment on column {relation}.{quote_ident(column)} is {quote_literal(text)}"
+                )
             if table.is_raw:
                 (current,) = con.execute(
                     "select comment from duckdb_tables() where database_name = ? "
@@ -303,7 +301,7 @@ class ServingIds:
                     [catalog, schema, table.name],
                 ).fetchone()
                 text = ((current or "") + RAW_TABLE_NOTE).strip()
-                con.execute(f"comment on table {relation} is {_literal(text)}")
+                con.execute(f"comment on table {relation} is {quote_literal(text)}")
 
 
 @contextmanager

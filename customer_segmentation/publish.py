@@ -55,6 +55,7 @@ from customer_segmentation.fingerprint import file_fingerprint, file_stat
 from customer_segmentation.memory import duckdb_memory_limit
 from customer_segmentation.pseudonyms import PseudonymError, ServingIds, serving_ids
 from customer_segmentation.serving import serving_path
+from customer_segmentation.sql_text import quote_ident, quote_literal
 
 try:  # POSIX only; on Windows two publishes at once are not guarded.
     import fcntl
@@ -177,16 +178,6 @@ def _relation_list(relations: Sequence[tuple[str, str]], limit: int = 8) -> str:
     names = [f"{schema}.{name}" for schema, name in sorted(relations)]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
-
-
-def quote_ident(name: str) -> str:
-    """A DuckDB identifier, quoted."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    """A DuckDB string literal (for statements that take no parameters: ATTACH, COMMENT)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 # -- the records -----------------------------------------------------------------------------
