@@ -195,6 +195,17 @@ def cells_holding(path: Path, ids: set[int]) -> dict[str, int]:
     return hits
 
 
+def join_counts(path: Path, tables: list[str]) -> dict[tuple[str, str], int]:
+    """The rows of every join of two of `tables` on customer_id, in one query."""
+    pairs = [(a, b) for i, a in enumerate(tables) for b in tables[i + 1 :]]
+    counts = "select " + ", ".join(
+        f"(select count(*) from marts.{a} as a join marts.{b} as b "
+        "on a.customer_id = b.customer_id)"
+        for a, b in pairs
+    )
+    return dict(zip(pairs, query(path, counts)[0], strict=True))
+
+
 def served_rows(build: Path, table: str, key: str) -> list[tuple]:
     """The rows `table` of a pseudonymous serving file must hold, computed from the build file:
     every id replaced by its pseudonym, the quarantine's displaced fields withheld."""
@@ -346,14 +357,8 @@ def test_joins_across_marts_give_the_same_rows_as_with_real_ids(build, served: P
     file as in the build file; every such mart meets another in at least one non-empty join."""
     result, _ = build
     tables = sorted(t for t in id_columns(result.duckdb_path) if t != "quarantined_transactions")
-    pairs = [(a, b) for i, a in enumerate(tables) for b in tables[i + 1 :]]
-    counts = "select " + ", ".join(
-        f"(select count(*) from marts.{a} as a join marts.{b} as b "
-        "on a.customer_id = b.customer_id)"
-        for a, b in pairs
-    )
-    real = dict(zip(pairs, query(result.duckdb_path, counts)[0], strict=True))
-    assert dict(zip(pairs, query(served, counts)[0], strict=True)) == real
+    real = join_counts(result.duckdb_path, tables)
+    assert join_counts(served, tables) == real
     joined = {table for pair, rows in real.items() if rows for table in pair}
     assert joined == set(tables)
     # the quarantine's ids (text) join the lines' ids
