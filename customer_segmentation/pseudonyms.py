@@ -6,8 +6,10 @@ of the id instead of the id: HMAC-SHA-256 with the key over the id in decimal AS
 guest (`guest_policy: per_invoice`). The same id gets the same pseudonym in every table and in
 every publish with the same key, so joins work; the build file keeps the real ids.
 
-The mapping is computed here, in Python, from the distinct ids of the marts, into one temporary
-table that the copy joins: the key never enters SQL text, a table, a log or an error message.
+The mapping is computed here, in Python, from the distinct ids of the marts; the copy looks each
+id up in it through a scalar function registered on the publishing connection, so every row
+stays where the plain copy puts it. The key never enters SQL text, a table, a log or an error
+message.
 What counts as a customer id column, and what the pseudonyms do not protect against:
 docs/privacy.md.
 """
@@ -21,7 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+from duckdb.sqltypes import BIGINT
 
 from customer_segmentation.sql_text import quote_ident, quote_literal
 
@@ -44,12 +48,12 @@ RAW_FIELDS = (
 #: Rows whose fields may not be where the header says (a broken quote, an extra or a missing
 #: field): a customer id can sit in any of their raw fields, which are withheld.
 DISPLACED_FIELD_REASONS = ("unparseable_row", "too_many_fields", "missing_required_field")
-#: Tables with these columns (the lines) are written in their order, which says no more than
-#: the columns do. Every other table with a customer id is written ordered by its pseudonyms,
-#: since the build stores many of them ordered by the id. Without an order, the copy's join
-#: can leave rows in the order of the ids it matched.
+#: Tables with these columns (the lines) keep the order the build gives them, that of the input
+#: files, which says no more than these columns do. Every other table with a customer id is
+#: written ordered by its pseudonyms, since the build stores many of them ordered by the id.
 INPUT_ORDER_COLUMNS = ("source_file", "source_row")
-MAPPING_TABLE = "__customer_pseudonyms"
+#: The scalar function the copy calls, registered only while a publish copies.
+FUNCTION = "__customer_pseudonym"
 #: Column types whose every value is a BIGINT.
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
 
@@ -94,6 +98,26 @@ def pseudonym(key: bytes, customer_id: int) -> int:
     digest = hmac.digest(key, b"%d" % customer_id, "sha256")
     value = int.from_bytes(digest[:8], "big") >> 1
     return -value if customer_id < 0 else value
+
+
+class PseudonymLookup:
+    """The pseudonyms of a set of ids, looked up a column at a time (a DuckDB Arrow function)."""
+
+    def __init__(self, mapping: pa.Table) -> None:
+        self._ids = mapping.column("customer_id").to_numpy()
+        self._pseudonyms = mapping.column("pseudonym").to_numpy()
+
+    def __call__(self, ids: pa.Array) -> pa.Array:
+        valid = ids.is_valid().to_numpy(zero_copy_only=False)
+        values = ids.fill_null(0).to_numpy()[valid]
+        at = np.searchsorted(self._ids, values)
+        if (at == len(self._ids)).any() or (self._ids[at] != values).any():
+            # The lookup comes from these very columns; if an id had no pseudonym, the publish
+            # fails rather than serve the id.
+            raise PseudonymError("a customer id has no pseudonym; nothing was published")
+        found = np.zeros(len(valid), np.int64)
+        found[valid] = self._pseudonyms[at]
+        return pa.array(found, pa.int64(), mask=~valid)
 
 
 def pseudonym_table(key: bytes, ids: Iterable[int]) -> pa.Table:
@@ -152,6 +176,7 @@ class ServingIds:
     def __init__(self, key: bytes | None, tables: Mapping[str, _Table]) -> None:
         self._key = key
         self._tables = dict(tables)
+        self._registered = False
 
     @property
     def is_pseudonymous(self) -> bool:
@@ -160,7 +185,7 @@ class ServingIds:
     @classmethod
     def prepare(cls, con: Any, catalog: str, schema: str, marts: Sequence[str]) -> ServingIds:
         """Read the key, find the customer id columns of `marts` in `catalog.schema`, and (with
-        a key) fill the temporary mapping table from their distinct ids."""
+        a key) register the lookup of their distinct ids' pseudonyms on `con`."""
         key = serving_key()
         if key is None:
             return cls(None, {})
@@ -187,7 +212,7 @@ class ServingIds:
                 )
             entry.id_columns.append(column)
         serving = cls(key, tables)
-        serving._fill_mapping(con, catalog, schema)
+        serving._register(con, catalog, schema)
         return serving
 
     def _id_sources(self, catalog: str, schema: str) -> list[str]:
@@ -203,28 +228,26 @@ class ServingIds:
                 selects.append(f"select distinct {value} as customer_id from {source}")
         return selects
 
-    def _fill_mapping(self, con: Any, catalog: str, schema: str) -> None:
+    def _register(self, con: Any, catalog: str, schema: str) -> None:
         selects = self._id_sources(catalog, schema)
-        con.execute(f"drop table if exists temp.{MAPPING_TABLE}")
         ids: list[int] = []
         if selects:
             union = "\nunion\n".join(selects)
             found = con.execute(
                 f"select customer_id from ({union}) where customer_id is not null"
             ).fetchnumpy()["customer_id"]
-            ids = [int(v) for v in found]
-        mapping = pseudonym_table(self._key, ids)  # type: ignore[arg-type]
-        view = f"{MAPPING_TABLE}_arrow"
-        con.register(view, mapping)
-        try:
-            con.execute(f"create temp table {MAPPING_TABLE} as from {view}")
-        finally:
-            con.unregister(view)
+            ids = found.tolist()
+        lookup = PseudonymLookup(pseudonym_table(self._key, ids))  # type: ignore[arg-type]
+        con.create_function(
+            FUNCTION, lookup, [BIGINT], BIGINT, type="arrow", null_handling="special"
+        )
+        self._registered = True
 
     def close(self, con: Any) -> None:
-        """Drop the mapping table (it holds the real ids beside their pseudonyms)."""
-        if self.is_pseudonymous:
-            con.execute(f"drop table if exists temp.{MAPPING_TABLE}")
+        """Remove the lookup (it holds the real ids beside their pseudonyms)."""
+        if self._registered:
+            con.remove_function(FUNCTION)
+            self._registered = False
 
     def query(self, name: str, source: str) -> str:
         """The query that gives mart `name` (at `source`, a quoted relation) as served."""
@@ -232,24 +255,9 @@ class ServingIds:
         if table is None or not table.id_columns:
             return f"from {source}"
         replaced: list[str] = []
-        joins: list[str] = []
-        for i, column in enumerate(table.id_columns):
-            alias = f"__p{i}"
-            value = (
-                parsed_id(f"__src.{quote_ident(column)}")
-                if table.is_raw
-                else f"__src.{quote_ident(column)}"
-            )
-            joins.append(
-                f"left join temp.{MAPPING_TABLE} as {alias} on {alias}.customer_id = {value}"
-            )
-            # An id with no pseudonym cannot happen (the mapping comes from these very
-            # columns); if it did, the publish fails rather than serve the id.
-            pseudo = (
-                f"case when {value} is not null and {alias}.pseudonym is null then "
-                f"error('a customer id of {name} has no pseudonym; nothing was published') "
-                f"else {alias}.pseudonym end"
-            )
+        for column in table.id_columns:
+            value = parsed_id(quote_ident(column)) if table.is_raw else quote_ident(column)
+            pseudo = f"{FUNCTION}({value})"
             if table.is_raw:
                 pseudo = f"cast({pseudo} as varchar)"
             replaced.append(f"{pseudo} as {quote_ident(column)}")
@@ -258,18 +266,14 @@ class ServingIds:
             for column in RAW_FIELDS:
                 if column in table.columns and column not in table.id_columns:
                     replaced.append(
-                        f"case when __src.reject_reason in ({displaced}) then null "
-                        f"else __src.{quote_ident(column)} end as {quote_ident(column)}"
+                        f"case when reject_reason in ({displaced}) then null "
+                        f"else {quote_ident(column)} end as {quote_ident(column)}"
                     )
-        select = (
-            f"select __src.* replace ({', '.join(replaced)}) from {source} as __src "
-            + " ".join(joins)
-        )
+        select = f"select * replace ({', '.join(replaced)}) from {source}"
         if table.keeps_input_order:
-            order = list(INPUT_ORDER_COLUMNS)
-        else:
-            # ids first, then every other column: a stored order that owes nothing to the ids
-            order = table.id_columns + [c for c in table.columns if c not in table.id_columns]
+            return select
+        # ids first, then every other column: a stored order that owes nothing to the ids
+        order = table.id_columns + [c for c in table.columns if c not in table.id_columns]
         positions = [table.columns.index(c) + 1 for c in order]
         return f"{select} order by {', '.join(map(str, positions))}"
 
