@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pytest
 from conftest import PROJECT_DIR, DbtResult, failure_summary, run_dbt
 
@@ -524,6 +525,27 @@ def test_two_ids_with_one_pseudonym_fail_the_publish_naming_no_id(monkeypatch):
     assert "same pseudonym" in str(error.value)
     assert not re.search(r"123457|998877", str(error.value))
     pseudonyms.pseudonym_table(KEY_A.encode(), [123457, 5])  # no collision, no error
+
+
+def test_the_lookup_gives_each_id_its_pseudonym_and_fails_on_an_unknown_id():
+    """The function the copy calls: nulls stay null, an id it was not given stops the publish
+    (it cannot happen: it is given the ids of the very columns it is applied to)."""
+    ids = [731000012346, -7, 12, 99]
+    lookup = pseudonyms.PseudonymLookup(pseudonyms.pseudonym_table(KEY_A.encode(), ids))
+    got = lookup(pa.array([99, None, -7, 731000012346, 99, None], pa.int64()))
+    assert got.to_pylist() == [
+        None if i is None else expected_pseudonym(KEY_A, i)
+        for i in (99, None, -7, 731000012346, 99, None)
+    ]
+    assert lookup(pa.array([None, None], pa.int64())).to_pylist() == [None, None]
+    for unknown in (13, 100, -8, 731000012347):
+        with pytest.raises(pseudonyms.PseudonymError, match="no pseudonym") as error:
+            lookup(pa.array([12, unknown, None], pa.int64()))
+        assert str(unknown) not in str(error.value)
+    empty = pseudonyms.PseudonymLookup(pseudonyms.pseudonym_table(KEY_A.encode(), []))
+    assert empty(pa.array([None], pa.int64())).to_pylist() == [None]
+    with pytest.raises(pseudonyms.PseudonymError):
+        empty(pa.array([1], pa.int64()))
 
 
 def test_a_customer_id_column_of_another_type_stops_the_publish(monkeypatch):
