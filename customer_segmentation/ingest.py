@@ -24,6 +24,7 @@ from xml.etree import ElementTree
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 
 from customer_segmentation import var_spec
@@ -290,8 +291,22 @@ INPUT_FILES_SCHEMA = pa.schema(
 )
 
 
+def _reusable(previous: pa.Table | None) -> dict[tuple[str, str, int, int], dict[str, object]]:
+    """The previous build's rows by (source_file, path, size, modification time), when that
+    table has this build's columns."""
+    if previous is None or previous.schema != INPUT_FILES_SCHEMA:
+        return {}
+    return {
+        (r["source_file"], r["path"], r["size_bytes"], r["modified_ns"]): r
+        for r in previous.to_pylist()
+    }
+
+
 def input_files(
-    con: duckdb.DuckDBPyConnection, path_spec: object, project_dir: str | Path
+    con: duckdb.DuckDBPyConnection,
+    path_spec: object,
+    project_dir: str | Path,
+    previous: pa.Table | None = None,
 ) -> pa.Table:
     """One row per file the `transactions_path` var matches: how the SQL view
     `stg_raw_invoice_lines` reads it, and its data rows counted without DuckDB's reader.
@@ -303,13 +318,22 @@ def input_files(
     column name per canonical column. Excel (`file_format` 'xlsx'): rows come from
     `stg_excel_invoice_lines` instead. Size, modification time and SHA-256 let a later step
     tell whether the file changed since it was read. Paths are absolute.
+
+    `previous` is this table as the last build left it: a file with the same name, path, size
+    and modification time is taken from it without being read again (its repaired copy, if
+    it has one, must still exist).
     """
     project = Path(project_dir)
     files = resolve_inputs(path_spec, project)
     repaired_folder = _repaired_copy_folder(con, project)
+    reusable = _reusable(previous)
     rows: list[dict[str, object]] = []
     for f in files:
         before = file_stat(f.path)
+        known = reusable.get((f.label, str(f.path.resolve()), *before))
+        if known is not None and (known["read_path"] is None or Path(known["read_path"]).is_file()):
+            rows.append({**known, "file_index": len(rows) + 1})
+            continue
         try:
             if f.kind == "csv":
                 entry = _csv_entry(f, repaired_folder)
@@ -342,16 +366,39 @@ def input_files(
     return pa.Table.from_pylist(rows, schema=INPUT_FILES_SCHEMA)
 
 
-def excel_lines(input_files) -> pa.Table:
+EXCEL_SCHEMA = _ARROW_SCHEMA.append(pa.field("workbook_sha256", pa.string()))
+
+
+def excel_lines(input_files, previous: pa.Table | None = None) -> pa.Table:
     """The data rows of every sheet of every Excel workbook among the inputs, as text: the
     workbooks are the `xlsx` rows of `input_files` (stg_input_files, a DuckDB relation), so
-    the glob of `transactions_path` is resolved once, for every format."""
+    the glob of `transactions_path` is resolved once, for every format. Each row carries its
+    workbook's SHA-256; the rows of a workbook with the same name and SHA-256 in `previous`
+    (this table as the last build left it) are taken from there, not read again."""
     workbooks = (
         input_files.filter("file_format = 'xlsx'")
         .order("file_index")
-        .select("path, source_file")
+        .select("path, source_file, sha256")
         .fetchall()
     )
-    files = [InputFile(Path(path), label, "xlsx") for path, label in workbooks]
-    batches = [b for f in files for b in _excel_batches(f)]
-    return pa.Table.from_batches(batches, schema=_ARROW_SCHEMA)
+    known: dict[tuple[str, str], pa.Table] = {}
+    if previous is not None and previous.schema == EXCEL_SCHEMA and previous.num_rows:
+        for label, sha in {
+            (s.split("[", 1)[0], h)
+            for s, h in zip(
+                previous["source_file"].to_pylist(),
+                previous["workbook_sha256"].to_pylist(),
+                strict=True,
+            )
+        }:
+            prefix = pa.compute.starts_with(previous["source_file"], f"{label}[")
+            known[(label, sha)] = previous.filter(prefix)
+    parts = []
+    for path, label, sha in workbooks:
+        if (label, sha) in known:
+            parts.append(known[(label, sha)])
+            continue
+        batches = list(_excel_batches(InputFile(Path(path), label, "xlsx")))
+        table = pa.Table.from_batches(batches, schema=_ARROW_SCHEMA)
+        parts.append(table.append_column("workbook_sha256", pa.array([sha] * table.num_rows)))
+    return pa.concat_tables(parts) if parts else EXCEL_SCHEMA.empty_table()

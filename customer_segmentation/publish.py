@@ -19,9 +19,10 @@ What may be published is decided from the records the build keeps in the build f
 dbt command: its relations, whether everything was selected, running/passed/failed) and
 `meta.relation_writes` (which invocation last wrote each relation, recorded inside the
 relation's own transaction). Only a `dbt build` that selected every relation and test, passed,
-and still owns every relation it wrote is published; the input files must still be what it
-read (`staging.stg_input_files`: size, modification time, SHA-256), because
-`marts.fct_order_lines` is a view that reads them where they lie.
+and still owns every relation it wrote is published. The marts need no input file: the lines
+are kept in the build file (`intermediate.int_invoice_lines`), so the exports may change or
+go after the build. `marts.build_info` says whether the build read every input file or only
+the files added or changed (`intermediate.int_invoice_line_files`).
 
 How a publish stays atomic: the marts are copied inside DuckDB (`CREATE TABLE ... AS FROM`: no
 row passes through Python) into a new temporary file next to the serving file, with their
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import re
 import secrets
@@ -51,7 +53,6 @@ from typing import Any
 
 import duckdb
 
-from customer_segmentation.fingerprint import file_fingerprint, file_stat
 from customer_segmentation.memory import duckdb_memory_limit
 from customer_segmentation.pseudonyms import PseudonymError, ServingIds, serving_ids
 from customer_segmentation.serving import serving_path
@@ -67,7 +68,7 @@ PUBLISHED_SCHEMA = "marts"
 #: Where the build keeps its records (macros create_build_records and record_*); its
 #: relations (the publish node's table) are bookkeeping, not data, and are never checked.
 RECORDS_SCHEMA = "meta"
-INPUT_FILES = ("staging", "stg_input_files")
+INPUT_FILE_CHANGES = ("intermediate", "int_invoice_line_files")
 BUILD_INFO_TABLE = "build_info"
 #: Alias of the temporary serving file inside the publishing DuckDB session.
 TARGET_ALIAS = "__publish_target"
@@ -98,6 +99,18 @@ BUILD_INFO_COLUMNS: dict[str, tuple[str, str]] = {
     "dbt_vars": ("varchar", "The `--vars` given to the build, as JSON (`{}` for defaults)."),
     "published_tables": ("varchar", "Names of the published marts, sorted, comma-separated."),
     "published_rows": ("bigint", "Rows in all published marts together."),
+    "build_kind": (
+        "varchar",
+        "`full` when the build read every input file, `refresh` when it read only the files "
+        "added or changed since the last build (docs/refresh.md).",
+    ),
+    "files_added": ("varchar", "The input files new since the last build, as a JSON list."),
+    "files_changed": (
+        "varchar",
+        "The input files read again: changed since the last build, read under other cleaning "
+        "vars, or written again because their duplicate lines changed; a JSON list.",
+    ),
+    "files_removed": ("varchar", "The input files gone since the last build, as a JSON list."),
 }
 
 
@@ -135,13 +148,30 @@ class Invocation:
 
 
 @dataclass(frozen=True)
-class InputFile:
-    """An input file as the build read it (staging.stg_input_files)."""
+class BuildChanges:
+    """The input files a build read again, and those it found gone (int_invoice_line_files)."""
 
-    path: str
-    size_bytes: int
-    modified_ns: int
-    sha256: str
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """`full` when the build read every file it holds, else `refresh`."""
+        return "refresh" if self.unchanged else "full"
+
+    def describe(self) -> str:
+        """One line: the kind and the files, for the build log."""
+        parts = [
+            f"{len(files)} {what} ({', '.join(files)})" if files else f"0 {what}"
+            for what, files in (
+                ("added", self.added),
+                ("changed", self.changed),
+                ("removed", self.removed),
+            )
+        ]
+        return f"{self.kind} build: input files {', '.join(parts)}, {len(self.unchanged)} unchanged"
 
 
 @dataclass(frozen=True)
@@ -152,6 +182,7 @@ class BuildRecord:
     built_at: dt.datetime
     dbt_version: str
     dbt_vars: str
+    changes: BuildChanges = BuildChanges()
 
 
 @dataclass(frozen=True)
@@ -290,84 +321,46 @@ def latest_complete_build(invocations: Sequence[Invocation]) -> Invocation:
 
 
 def build_record(
-    build: Invocation, writes: dict[tuple[str, str], tuple[str, dt.datetime]]
+    build: Invocation,
+    writes: dict[tuple[str, str], tuple[str, dt.datetime]],
+    changes: BuildChanges,
 ) -> BuildRecord:
     written = [writes[r][1] for r in build.data_relations if r in writes]
     built_at = max(written) if written else build.started_at
-    return BuildRecord(build.invocation_id, _naive_utc(built_at), build.dbt_version, build.dbt_vars)
+    return BuildRecord(
+        build.invocation_id, _naive_utc(built_at), build.dbt_version, build.dbt_vars, changes
+    )
 
 
-# -- the inputs ------------------------------------------------------------------------------
+# -- what the build did to its input files ---------------------------------------------------
 
 
-def recorded_inputs(con: Any, catalog: str) -> list[InputFile]:
-    """The input files and their fingerprints as the build recorded them."""
-    schema, table = INPUT_FILES
-    columns = {
-        name
-        for (name,) in con.execute(
-            "select column_name from duckdb_columns() where database_name = ? "
-            "and schema_name = ? and table_name = ?",
-            [catalog, schema, table],
-        ).fetchall()
-    }
-    needed = {"path", "size_bytes", "modified_ns", "sha256"}
-    if not needed <= columns:
-        raise PublishError(
-            f"{schema}.{table} lacks {', '.join(sorted(needed - columns))}: the build did not "
-            "record what its input files were; run `dbt build`"
-        )
+def build_changes(con: Any, catalog: str) -> BuildChanges:
+    """The input files the build read (added or changed), and those it found gone, from the
+    records of int_invoice_lines (intermediate.int_invoice_line_files); `full` when it read
+    every file it holds."""
+    schema, table = INPUT_FILE_CHANGES
+    found = con.execute(
+        "select count(*) from duckdb_tables() where database_name = ? and schema_name = ? "
+        "and table_name = ?",
+        [catalog, schema, table],
+    ).fetchall()[0][0]
+    if not found:
+        raise PublishError(f"the build file has no {schema}.{table}: run `dbt build`")
     rows = con.execute(
-        f"select path, size_bytes, modified_ns, sha256 from "
-        f"{quote_ident(catalog)}.{quote_ident(schema)}.{quote_ident(table)} order by path"
+        f"select input_file, build_change from {quote_ident(catalog)}.{quote_ident(schema)}."
+        f"{quote_ident(table)} where build_change in ('added', 'changed', 'removed', "
+        "'unchanged') order by input_file"
     ).fetchall()
-    return [InputFile(*row) for row in rows]
-
-
-def check_inputs(inputs: Sequence[InputFile], *, content: bool = True) -> None:
-    """Refuse when an input file differs from what the build read.
-
-    Size and modification time first (cheap), then, if `content`, the SHA-256 of every file
-    whose size and time still match. Raises `PublishError` naming each file and what changed.
-    """
-    changes: list[str] = []
-    unchanged: list[InputFile] = []
-    for f in inputs:
-        try:
-            size, mtime_ns = file_stat(f.path)
-        except FileNotFoundError:
-            changes.append(f"{f.path}: no longer exists")
-            continue
-        what = []
-        if size != f.size_bytes:
-            what.append(f"size {f.size_bytes} -> {size} bytes")
-        if mtime_ns != f.modified_ns:
-            what.append(f"modified {_utc(_from_ns(f.modified_ns))} -> {_utc(_from_ns(mtime_ns))}")
-        if what:
-            changes.append(f"{f.path}: {', '.join(what)}")
-        else:
-            unchanged.append(f)
-    if content:
-        for f in unchanged:
-            try:
-                size, mtime_ns, sha256 = file_fingerprint(f.path)
-            except OSError as exc:
-                changes.append(f"{f.path}: {exc}")
-                continue
-            if (size, mtime_ns, sha256) != (f.size_bytes, f.modified_ns, f.sha256):
-                changes.append(f"{f.path}: content changed (sha256 {f.sha256} -> {sha256})")
-    if changes:
-        raise PublishError(
-            "the input files changed since the build read them, and marts.fct_order_lines "
-            f"reads them where they lie: {'; '.join(changes)}. Run `dbt build` on them"
-        )
-
-
-def _from_ns(ns: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC)
-
-
-# -- the copy --------------------------------------------------------------------------------
+    by_change: dict[str, list[str]] = {}
+    for name, change in rows:
+        by_change.setdefault(change, []).append(name)
+    return BuildChanges(
+        added=tuple(by_change.get("added", ())),
+        changed=tuple(by_change.get("changed", ())),
+        removed=tuple(by_change.get("removed", ())),
+        unchanged=tuple(by_change.get("unchanged", ())),
+    )
 
 
 def _temp_prefix(serving: Path) -> str:
@@ -511,18 +504,24 @@ def _write_build_info(
     table = f"{dst_schema}.{quote_ident(BUILD_INFO_TABLE)}"
     columns = ", ".join(f"{name} {kind}" for name, (kind, _) in BUILD_INFO_COLUMNS.items())
     con.execute(f"create table {table} ({columns})")
+    values = {
+        "build_id": record.build_id,
+        "built_at": record.built_at,
+        "published_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        "is_pseudonymous": pseudonymous,
+        "dbt_version": record.dbt_version,
+        "dbt_vars": record.dbt_vars,
+        "published_tables": ", ".join(sorted(counts)),
+        "published_rows": sum(counts.values()),
+        "build_kind": record.changes.kind,
+        "files_added": json.dumps(list(record.changes.added)),
+        "files_changed": json.dumps(list(record.changes.changed)),
+        "files_removed": json.dumps(list(record.changes.removed)),
+    }
     con.execute(
-        f"insert into {table} values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            record.build_id,
-            record.built_at,
-            dt.datetime.now(dt.UTC).replace(tzinfo=None),
-            pseudonymous,
-            record.dbt_version,
-            record.dbt_vars,
-            ", ".join(sorted(counts)),
-            sum(counts.values()),
-        ],
+        f"insert into {table} ({', '.join(quote_ident(c) for c in values)}) "
+        f"values ({', '.join('?' for _ in values)})",
+        list(values.values()),
     )
     con.execute(f"comment on table {table} is {quote_literal(BUILD_INFO_DESCRIPTION)}")
     for name, (_, text) in BUILD_INFO_COLUMNS.items():
@@ -557,17 +556,15 @@ def copy_to_serving(
     source: str,
     marts: Sequence[str],
     record: BuildRecord,
-    inputs: Sequence[InputFile],
     serving: Path,
     storage: str,
 ) -> dict[str, int]:
     """Copy `marts` of catalog `source` (on `con`) to the serving file, atomically.
 
     Shared by the CLI (an in-memory session with the build file attached read-only) and the
-    publish node (the build's own connection). The input files are checked in full before the
-    copy and by size and time after it, just before the rename.
+    publish node (the build's own connection). The marts hold what they show (the lines are
+    in the build file, int_invoice_lines), so the input files may change after the build.
     """
-    check_inputs(inputs)
     serving.parent.mkdir(parents=True, exist_ok=True)
     with publish_lock(serving):
         remove_stale_temp_files(serving)
@@ -588,7 +585,6 @@ def copy_to_serving(
                 con.execute(f"detach {quote_ident(TARGET_ALIAS)}")
             if Path(f"{temp}.wal").exists():
                 raise PublishError(f"{temp} was not fully checkpointed; not published")
-            check_inputs(inputs, content=False)
             _fsync_file(temp)
             # A WAL beside the serving file can only come from someone writing to it, which
             # readers must not do; it must never be replayed onto the new file.
@@ -682,10 +678,9 @@ def publish(
         build_run = latest_complete_build(invocations)
         check_publishable(build_run, invocations, writes)
         marts = marts_of(con, source, build_run)
-        inputs = recorded_inputs(con, source)
-        record = build_record(build_run, writes)
+        record = build_record(build_run, writes, build_changes(con, source))
         counts = copy_to_serving(
-            con, source, marts, record, inputs, serving_file, _storage(storage_version)
+            con, source, marts, record, serving_file, _storage(storage_version)
         )
     finally:
         con.close()
@@ -763,8 +758,7 @@ def _publish_in_build(con: Any, catalog: str, storage_version: str | None) -> di
         con,
         catalog,
         marts,
-        build_record(current, writes),
-        recorded_inputs(con, catalog),
+        build_record(current, writes, build_changes(con, catalog)),
         serving_file,
         _storage(storage_version),
     )

@@ -1,17 +1,21 @@
 {#- One select per input file, unioned: the rows of `stg_raw_invoice_lines`, read where the
-    files lie (a Windows-1252 CSV from its UTF-8 copy: DuckDB reads UTF-8 and ISO-8859-1). `input_files` (model stg_input_files) says how to read each file; every value
-    from it is quoted as a literal or identifier, and the path DuckDB reads has its glob
-    characters escaped (`[` `*` `?` each as a one-character class), so a file named
-    `export 201[1].csv` is read, not `export 2011.csv`; and a row from any file other than the
-    one meant is labelled `unexpected file: ...`, which input_reconciliation reports. Before
-    stg_input_files exists (parse, or a compile or lint before the first build) the view is an
-    empty relation of the same columns. -#}
+    files lie (a Windows-1252 CSV from its UTF-8 copy: DuckDB reads UTF-8 and ISO-8859-1).
+    `input_files` (model stg_input_files) says how to read each file; every value from it is
+    quoted as a literal or identifier, and the path DuckDB reads has its glob characters
+    escaped (`[` `*` `?` each as a one-character class), so a file named `export 201[1].csv`
+    is read, not `export 2011.csv`; each row says in `read_path` the file DuckDB read, which
+    int_invoice_lines checks. Each select names its file with a constant, so a query that
+    filters on source_file reads only the files it names (DuckDB drops the other selects).
+    Before stg_input_files exists (parse, or a compile or lint before the first build) the
+    view is an empty relation of the same columns. -#}
 {% macro read_invoice_line_files(input_files, excel_lines) %}
     {%- set raw_columns = [
         'invoice_no', 'stock_code', 'description', 'quantity',
         'invoice_date', 'unit_price', 'customer_id', 'country'
     ] %}
     {%- set selects = [] %}
+    {%- set excel_columns = 'source_file, source_row, ' ~ raw_columns | join(', ')
+        ~ ', has_extra_fields, cast(null as varchar) as read_path, false as is_unparseable' %}
     {%- set manifest = adapter.get_relation(
         database=input_files.database, schema=input_files.schema, identifier=input_files.identifier
     ) if execute else none %}
@@ -65,23 +69,20 @@
             ) if f['unparseable_count'] else 'false' %}
             {%- do selects.append(
                 'select\n    *,\n    ' ~ unparseable ~ ' as is_unparseable\nfrom (\nselect\n    '
-                ~ 'case when __read_from = ' ~ sql_string_literal(f['read_path']) ~ ' then '
-                ~ sql_string_literal(f['source_file'])
-                ~ " else 'unexpected file: ' || __read_from end as source_file,\n    "
+                ~ sql_string_literal(f['source_file']) ~ ' as source_file,\n    '
                 ~ row_number ~ ' as source_row,\n    '
                 ~ columns | join(',\n    ') ~ ',\n    '
-                ~ extra_fields ~ ' as has_extra_fields\n'
+                ~ extra_fields ~ ' as has_extra_fields,\n    '
+                ~ '__read_from as read_path\n'
                 ~ 'from ' ~ reader ~ '\n)'
             ) %}
         {%- endfor %}
         {%- if 'xlsx' in files.columns['file_format'].values() %}
-            {%- do selects.append('select *, false as is_unparseable from ' ~ excel_lines) %}
+            {%- do selects.append('select ' ~ excel_columns ~ ' from ' ~ excel_lines) %}
         {%- endif %}
     {%- endif %}
     {%- if not selects %}
-        {%- do selects.append(
-            'select *, false as is_unparseable from ' ~ excel_lines ~ ' where false'
-        ) %}
+        {%- do selects.append('select ' ~ excel_columns ~ ' from ' ~ excel_lines ~ ' where false') %}
     {%- endif %}
     {{ selects | join('\nunion all\n') }}
 {% endmacro %}

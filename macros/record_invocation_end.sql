@@ -21,6 +21,7 @@
         {%- if flags.WHICH != 'test' -%}
             {%- do log_serving_file_status(ns.publish_result) -%}
         {%- endif -%}
+        {%- do log_build_changes(results) -%}
     {%- endif -%}
     select 1
 {%- endmacro %}

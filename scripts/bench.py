@@ -4,7 +4,7 @@ DuckDB reference that does the same work as the project, on inputs of a given si
 Usage (from the project folder; `make bench` runs the same with `BENCH_ARGS`)::
 
     .venv/bin/python scripts/bench.py [--sizes 1M,10M,100M] [--inputs generated,repeated]
-        [--only production,full,path,publish,publish_pseudonymous,same_work,bare,pandas]
+        [--only production,full,path,publish,publish_pseudonymous,refresh,same_work,bare,pandas]
         [--format parquet|csv]
         [--seed 42] [--cache-dir .bench] [--pandas-memory-cap-gb 16] [--json FILE]
 
@@ -110,8 +110,17 @@ DBT_RUNS = {
 # The production build's marts published again (`make publish`, into the run's own folder):
 # with the customer ids, and with pseudonyms (a random SERVING_CUSTOMER_KEY, docs/privacy.md).
 PUBLISH_RUNS = {"publish": False, "publish_pseudonymous": True}
+# The refresh sequence (issue 28), in its own build file, on the input cut into one Parquet
+# file per calendar month (`ensure_monthly`): a full build of every month but the last, then
+# the last month added without its last day ("one new month"), then its file written again
+# with that day ("the last month grew by a day"); each refresh beside the full build.
+REFRESH_STEPS = {
+    "full": "full build: every month but the last",
+    "new_month": "refresh after one new month",
+    "grew_a_day": "refresh after the last month grew by a day",
+}
 REFERENCES = ("same_work", "bare", "pandas")
-RUNS = (*DBT_RUNS, *PUBLISH_RUNS, *REFERENCES)
+RUNS = (*DBT_RUNS, *PUBLISH_RUNS, "refresh", *REFERENCES)
 INPUT_KINDS = ("generated", "repeated")
 # The UCI "Online Retail" export (541,909 lines), which the bench inputs should resemble.
 UCI_SHAPE = {
@@ -596,6 +605,72 @@ def warm_page_cache(path: Path) -> None:
             pass
 
 
+MONTHLY_SQL = """
+copy (
+    select * exclude (file_row_number)
+    from read_parquet({source}, file_row_number = true)
+    where {where}
+    order by file_row_number
+) to {target} (format parquet)
+"""
+
+
+def ensure_monthly(rows: int, seed: int, cache_dir: Path) -> dict:
+    """The generated Parquet input cut into one file per calendar month of InvoiceDate
+    (`<stem>_monthly/YYYY-MM.parquet`, rows in file order; lines without a date go with the
+    first month), plus `last_month_but_its_last_day.parquet` beside them: written unless a
+    matching set is cached."""
+    import duckdb
+
+    source = Path(ensure_generated(rows, seed, "parquet", cache_dir)["path"])
+    folder = source.with_name(f"{source.stem}_monthly")
+    wanted = {"kind": "monthly", "source_sha256": file_sha256(source)}
+    meta_path = folder / "monthly.meta.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if all(meta.get(k) == v for k, v in wanted.items()):
+            return {**meta, "folder": str(folder)}
+    shutil.rmtree(folder, ignore_errors=True)
+    partial = fresh_dir(folder.with_name(folder.name + ".partial"))
+    progress(f"[{size_label(rows)}] cutting the input into monthly files ...")
+    started = time.perf_counter()
+    con = duckdb.connect()
+    try:
+        months, last_day = con.execute(
+            "select list(distinct month order by month), max(InvoiceDate)::date from (select "
+            "InvoiceDate, date_trunc('month', InvoiceDate) as month from "
+            f"read_parquet({sql_literal(str(source))}))"
+        ).fetchone()
+        months = [m for m in months if m is not None]
+        src = sql_literal(str(source))
+        for i, month in enumerate(months):
+            # lines without a date go with the first month
+            after = "InvoiceDate is null" if i == 0 else f"InvoiceDate >= timestamp '{month}'"
+            before = f"InvoiceDate < timestamp '{months[i + 1]}'" if i + 1 < len(months) else ""
+            where = " and ".join(filter(None, [after, before])) if i else f"({after} or {before})"
+            if len(months) == 1:
+                where = "true"
+            target = sql_literal(str(partial / f"{month:%Y-%m}.parquet"))
+            con.execute(MONTHLY_SQL.format(source=src, where=where, target=target))
+        last = sql_literal(str(partial / f"{months[-1]:%Y-%m}.parquet"))
+        held = sql_literal(str(partial / "last_month_but_its_last_day.parquet"))
+        con.execute(
+            f"copy (select * from read_parquet({last}) where InvoiceDate < date '{last_day}') "
+            f"to {held} (format parquet)"
+        )
+    finally:
+        con.close()
+    meta = {
+        **wanted,
+        "months": [f"{m:%Y-%m}" for m in months],
+        "last_day": str(last_day),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    (partial / "monthly.meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    partial.rename(folder)
+    return {**meta, "folder": str(folder)}
+
+
 # --------------------------------------------------------------------------- dbt
 
 
@@ -704,12 +779,18 @@ def summarize_run_results(path: Path) -> dict:
     }
 
 
-def run_dbt_build(run_dir: Path, input_path: Path, dbt_args: list[str]) -> dict:
+def run_dbt_build(
+    run_dir: Path, input_path: Path, dbt_args: list[str], step: str | None = None
+) -> dict:
     """One `dbt build` (`dbt_args`) into a fresh DuckDB file, after a timed `dbt parse` from
-    scratch in the same folder; never raises on a failed build."""
-    fresh_dir(run_dir)
-    parse = time_dbt_parse(run_dir, input_path)
-    out = run_dir / "dbt_build.out"
+    scratch in the same folder; with `step`, a build into the folder's DuckDB file as the
+    last build left it (no parse: it reuses the last one). Never raises on a failed build."""
+    if step is None:
+        fresh_dir(run_dir)
+        parse = time_dbt_parse(run_dir, input_path)
+    else:
+        parse = None
+    out = run_dir / f"dbt_build{'_' + step if step else ''}.out"
     cmd = dbt_command(dbt_args, run_dir, input_path)
     m = run_measured(cmd, log_path=out, env=dbt_env(run_dir))
     result: dict = {
@@ -717,7 +798,7 @@ def run_dbt_build(run_dir: Path, input_path: Path, dbt_args: list[str]) -> dict:
         "command": "dbt " + " ".join(dbt_args),
         "run_dir": str(run_dir),
         **measured_json(m),
-        "parse": parse,
+        **({"parse": parse} if parse else {}),
     }
     run_results = run_dir / "target" / "run_results.json"
     if run_results.exists():
@@ -742,6 +823,46 @@ def run_publish(run_dir: Path, name: str) -> dict:
     if m.returncode != 0:
         result["log_tail"] = log_tail(out)
     return result
+
+
+def run_refresh_sequence(run_dir: Path, monthly: dict) -> dict:
+    """REFRESH_STEPS in one build file: production builds on a folder of the monthly files
+    (hard links; the last month's file a fresh copy, so it is a new file with a new time)."""
+    folder = Path(monthly["folder"])
+    fresh_dir(run_dir)
+    exports = fresh_dir(run_dir / "exports")
+    last = monthly["months"][-1]
+    for month in monthly["months"][:-1]:
+        try:
+            os.link(folder / f"{month}.parquet", exports / f"{month}.parquet")
+        except OSError:  # another file system
+            shutil.copyfile(folder / f"{month}.parquet", exports / f"{month}.parquet")
+    steps: dict = {}
+    sources = {
+        "new_month": folder / "last_month_but_its_last_day.parquet",
+        "grew_a_day": folder / f"{last}.parquet",
+    }
+    for step in REFRESH_STEPS:
+        if step in sources:
+            shutil.copyfile(sources[step], exports / f"{last}.parquet.partial")
+            (exports / f"{last}.parquet.partial").replace(exports / f"{last}.parquet")
+        progress(f"  refresh sequence: {REFRESH_STEPS[step]} ...")
+        if step == "full":
+            parse = time_dbt_parse(run_dir, exports / "*.parquet")
+        result = run_dbt_build(run_dir, exports / "*.parquet", DBT_RUNS["production"], step)
+        steps[step] = result
+        if not result["ok"]:
+            break
+    ran = list(steps.values())
+    return {
+        "ok": len(ran) == len(REFRESH_STEPS) and all(r["ok"] for r in ran),
+        "wall_seconds": sum(r["wall_seconds"] for r in ran),
+        "peak_rss_bytes": max(r["peak_rss_bytes"] for r in ran),
+        "months": monthly["months"],
+        "last_day": monthly["last_day"],
+        "parse": parse,
+        "steps": steps,
+    }
 
 
 # --------------------------------------------------------------------------- references
@@ -827,6 +948,7 @@ RUN_LABELS = {
     "same_work": "same-work DuckDB reference",
     "publish": "publish the production build (make publish)",
     "publish_pseudonymous": "publish it with SERVING_CUSTOMER_KEY (pseudonyms)",
+    "refresh": "refresh sequence on monthly files (issue 28)",
 }
 
 
@@ -932,10 +1054,40 @@ def format_table(size: dict) -> str:
         if parse is not None:
             sub("dbt parse from scratch (before the build, not in it)", parse.get("wall_seconds"))
 
+    def refresh_rows(run: dict) -> None:
+        """Each step: seconds, peak RSS, and the refreshes' share of the full build's time;
+        each refresh's slowest models."""
+        full = run["steps"].get("full", {})
+        for step, label in REFRESH_STEPS.items():
+            result = run["steps"].get(step)
+            if result is None:
+                lines.append(f"  {label:<{NAME_WIDTH - 2}}{'not run':>9}")
+                continue
+            share = (
+                f"  {result['wall_seconds'] / full['wall_seconds']:.0%} of the full build"
+                if step != "full" and result["ok"] and full.get("ok")
+                else ""
+            )
+            status = "" if result["ok"] else f"  {_status(result)}"
+            lines.append(
+                f"  {label:<{NAME_WIDTH - 2}}{_seconds(result['wall_seconds']):>9}"
+                f"{_gb(result['peak_rss_bytes']):>9}{share}{status}"
+            )
+            for model in result.get("models", [])[:5]:
+                sub(f"model {model['name']}", model["seconds"], indent=4)
+            if result.get("tests"):
+                sub(f"tests ({result['tests']['data_tests']} data)", result["tests"]["seconds"], 4)
+
     for name in RUNS:
         if name not in runs:
             continue
         run = runs[name]
+        if name == "refresh":
+            lines.append(
+                f"{RUN_LABELS[name]}: {len(run['months'])} months, the last day {run['last_day']}"
+            )
+            refresh_rows(run)
+            continue
         row(RUN_LABELS[name], run)
         if name in DBT_RUNS:
             if name == "production":
@@ -1230,6 +1382,12 @@ def main(argv: list[str] | None = None) -> int:
                     result = run_dbt_build(run_dir / name, input_path, DBT_RUNS[name])
                 elif name in PUBLISH_RUNS:
                     result = run_publish(run_dir, name)
+                elif name == "refresh":
+                    if kind != "generated":
+                        progress(f"[{label} {kind}] refresh: generated input only")
+                        continue
+                    monthly = ensure_monthly(rows, args.seed, args.cache_dir)
+                    result = run_refresh_sequence(run_dir / name, monthly)
                 else:
                     cap_bytes = cap if name == "pandas" else None
                     result = run_reference(name, input_path, run_dir, cap_bytes)
@@ -1272,7 +1430,7 @@ def main(argv: list[str] | None = None) -> int:
         not run["ok"]
         for s in report["sizes"]
         for name, run in s["runs"].items()
-        if name in DBT_RUNS
+        if name in DBT_RUNS or name == "refresh"
     )
     return 1 if failed else 0
 

@@ -7,7 +7,7 @@
 -- vars of the project (macros/var_spec.sql) and the seed's path, each a literal or a number.
 --
 -- The rules are the models' (stg_invoice_date_formats, stg_invoice_lines,
--- int_invoice_lines_rule_checked, int_duplicate_invoice_lines, int_order_lines,
+-- int_invoice_lines_rule_checked, int_invoice_lines (its duplicates), int_order_lines,
 -- int_order_line_groups, int_order_products + int_customer_products, quarantined_transactions,
 -- customer_rfm + macros customer_rfm_at, rfm_reference_date, tie_safe_quantile_score);
 -- tests/pytest/test_bench.py checks it gives the pipeline's numbers. What it does otherwise:

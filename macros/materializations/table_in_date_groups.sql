@@ -8,7 +8,12 @@
     memory_limit (at least one date per group). Each group runs the model's SQL with the
     session variables date_group_first and date_group_last set to its first and last date
     (macro in_date_group filters on them) into the intermediate table, which replaces the
-    target once every group is in, as dbt's table materialization does. -#}
+    target once every group is in, as dbt's table materialization does. Config
+    `reuse_before` (optional): {files: the int_invoice_line_files model, date_column: the
+    model's own date column, settings_macro: a macro whose text the model writes in its
+    `settings` column} keeps
+    the rows of the dates no change since the last build can reach (macro
+    dates_unchanged_through) and computes the others. -#}
 {% materialization table_in_date_groups, adapter='duckdb', supported_languages=['sql'] %}
 
   {%- set groups_config = config.require('date_groups') -%}
@@ -26,14 +31,39 @@
   {{ run_hooks(pre_hooks, inside_transaction=False) }}
   {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
+  {#- With `reuse_before`, the rows of the dates a change cannot reach are kept from the
+      table as the last build left it (docs/refresh.md): the dates up to the earliest line of
+      an input file written or gone since that build, when the model's `settings` column is
+      unchanged; the other dates are computed. -#}
+  {%- set reused_through = none -%}
+  {#- (guest_policy per_invoice numbers the guests over all invoices: a new invoice can
+      renumber those of every date) -#}
+  {%- if groups_config.get('reuse_before') and existing_relation is not none
+        and not should_full_refresh() and validated_var('guest_policy') != 'per_invoice' -%}
+    {%- set reused_through = dates_unchanged_through(
+        existing_relation, groups_config['reuse_before']['date_column'],
+        ref(groups_config['reuse_before']['files']), ref(groups_config['dates']),
+        groups_config['date_column'], context[groups_config['reuse_before']['settings_macro']]()
+    ) -%}
+  {%- endif -%}
   {%- set groups = date_groups(
       ref(groups_config['dates']),
       groups_config['date_column'],
       groups_config['rows_column'],
       groups_config['bytes_per_row'],
+      after=reused_through,
   ) -%}
+  {%- if reused_through is not none %}
+    {% call statement('reused_rows') -%}
+      {{ create_table_as(False, intermediate_relation,
+          'select * from ' ~ existing_relation ~ ' where '
+          ~ groups_config['reuse_before']['date_column'] ~ ' <= ' ~ reused_through
+          ~ ' and ' ~ groups_config['reuse_before']['date_column'] ~ ' in (select '
+          ~ groups_config['date_column'] ~ ' from ' ~ ref(groups_config['dates']) ~ ')') }}
+    {%- endcall %}
+  {%- endif %}
   {#- no dates (no sale line at all): one statement over every date, which writes no row -#}
-  {%- for group in (groups or [none]) %}
+  {%- for group in (groups or ([] if reused_through is not none else [none])) %}
     {%- if group is not none %}
       {% call statement('date_group_' ~ loop.index) -%}
         set variable date_group_first = date '{{ group[0] }}';
@@ -41,13 +71,18 @@
       {%- endcall %}
     {%- endif %}
     {% call statement('main' if loop.last else 'date_group_' ~ loop.index ~ '_rows') -%}
-      {%- if loop.first %}
+      {%- if loop.first and reused_through is none %}
         {{ create_table_as(False, intermediate_relation, sql) }}
       {%- else %}
         insert into {{ intermediate_relation }} {{ sql }}
       {%- endif %}
     {%- endcall %}
   {%- endfor %}
+  {%- if reused_through is not none and not groups %}
+    {% call statement('main') -%}
+      select 1
+    {%- endcall %}
+  {%- endif %}
   {% call statement('date_groups_done') -%}
     reset variable date_group_first;
     reset variable date_group_last;

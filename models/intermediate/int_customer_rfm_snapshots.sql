@@ -30,6 +30,12 @@ all_snapshot_dates as (
 
 ),
 
+input_files as (
+
+    select * from {{ ref('int_invoice_line_files') }}
+
+),
+
 snapshot_dates as (
 
     -- the dates of the group being built (all of them outside the materialization)
@@ -49,7 +55,11 @@ final as (
 
     select
         as_of_date as snapshot_date,
-        * exclude (as_of_date)
+        * exclude (as_of_date),
+        -- what a refresh compares (materialization table_in_date_groups, reuse_before): the
+        -- latest input file write taken, and the vars and rules the rows were made with
+        (select max(input_files.lines_written_at) from input_files) as written_through,
+        {{ sql_string_literal(rfm_snapshot_settings()) }} as settings
     from snapshot_rfm
 
 )

@@ -1,7 +1,7 @@
 -- One row per accepted invoice line: sales and customer returns, in GBP, with the customer
 -- (guests by guest_policy), the line type and the amount. Every model that needs the
 -- accepted lines reads this one (fct_order_lines, int_order_line_groups,
--- int_customer_products). A view: the input files are read where they lie, never copied.
+-- int_customer_products). A view over the rows int_invoice_lines keeps.
 {{ config(materialized='view') }}
 {%- set guest_policy = validated_var('guest_policy') %}
 {#- per_invoice: each guest invoice is its own synthetic customer, numbered -1, -2, ...
@@ -13,15 +13,15 @@
 
 with
 
-classified_lines as (
+invoice_lines as (
 
-    select * from {{ ref('int_invoice_lines_classified') }}
+    select * from {{ ref('int_invoice_lines') }}
 
 ),
 
 accepted as (
 
-    select * from classified_lines
+    select * from invoice_lines
     where reject_reason is null
 
 ),
@@ -46,7 +46,10 @@ final as (
         customer_id is null as is_guest,
         -- lineage
         source_file,
-        source_row
+        source_row,
+        input_file,
+        hash(input_file) as input_file_id,
+        lines_written_at
     from accepted
 
 )

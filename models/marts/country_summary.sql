@@ -32,7 +32,7 @@ final as (
         cast(country as {{ dbt.type_string() }}) as country,
         -- amounts
         cast(revenue as decimal(38, 4)) as revenue,
-        cast(revenue as double) / nullif(sum(cast(revenue as double)) over (), 0)
+        cast(revenue as double) / nullif(cast(sum(revenue) over () as double), 0)
             as revenue_share,
         cast(returns_amount as decimal(38, 4)) as returns_amount,
         cast(revenue - returns_amount as decimal(38, 4)) as net_revenue,

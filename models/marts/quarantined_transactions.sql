@@ -1,30 +1,10 @@
--- One row per rejected input line, with the values as read and the one reason: the lines a
--- rule rejects and the duplicate copies, both among int_quarantine_candidates (the same
--- verdict as int_invoice_lines_classified, without reading every line again).
+-- One row per rejected input line, with the values as read and the one reason: the rows of
+-- int_invoice_lines with a reject_reason.
 with
 
-candidates as (
+invoice_lines as (
 
-    select * from {{ ref('int_quarantine_candidates') }}
-
-),
-
-duplicates as (
-
-    select * from {{ ref('int_duplicate_invoice_lines') }}
-
-),
-
-rejected as (
-
-    select
-        candidates.*,
-        {{ reject_reason('candidates', 'duplicates') }} as reject_reason
-    from candidates
-    left join duplicates
-        on
-            candidates.source_file = duplicates.source_file
-            and candidates.source_row = duplicates.source_row
+    select * from {{ ref('int_invoice_lines') }}
 
 ),
 
@@ -42,7 +22,7 @@ final as (
         reject_reason,
         source_file,
         source_row
-    from rejected
+    from invoice_lines
     where reject_reason is not null
 
 )

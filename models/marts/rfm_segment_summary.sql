@@ -108,7 +108,7 @@ final as (
         cast(customers as double) / nullif(sum(customers) over (), 0) as customer_share,
         -- amounts
         cast(revenue as decimal(38, 4)) as revenue,
-        cast(revenue as double) / nullif(sum(cast(revenue as double)) over (), 0)
+        cast(revenue as double) / nullif(cast(sum(revenue) over () as double), 0)
             as revenue_share,
         cast(gross_revenue as decimal(38, 4)) as gross_revenue,
         cast(returned_amount as decimal(38, 4)) as returned_amount,

@@ -54,7 +54,7 @@ final as (
         hour_of_day,
         -- amounts
         cast(revenue as decimal(38, 4)) as revenue,
-        cast(revenue as double) / nullif(sum(cast(revenue as double)) over (), 0)
+        cast(revenue as double) / nullif(cast(sum(revenue) over () as double), 0)
             as revenue_share,
         -- counts
         cast(orders as {{ dbt.type_bigint() }}) as orders,

@@ -69,10 +69,11 @@ segment_stats as (
     select
         segment_id,
         -- the KMeans centroid with the standardisation undone: log1p and expm1 spelled out,
-        -- the mean as a compensated (Kahan) sum, so the order of rows cannot change it
+        -- the mean a compensated (Kahan) sum over the values in ascending order, so that the
+        -- order of the rows (a refresh writes them in another) cannot move its last digit
         {%- for feature in features %}
-            exp(favg(ln(1 + greatest(cast({{ feature }} as double), 0)))) - 1
-                as centroid_{{ feature }},
+            {%- set logged = 'ln(1 + greatest(cast(' ~ feature ~ ' as double), 0))' %}
+            exp(favg({{ logged }} order by {{ logged }})) - 1 as centroid_{{ feature }},
         {%- endfor %}
         count(*) as customers,
         sum(monetary) as revenue,

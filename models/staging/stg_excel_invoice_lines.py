@@ -1,9 +1,12 @@
 """The data rows of every sheet of the Excel workbooks among the inputs (none: no rows)."""
 
 from customer_segmentation.ingest import excel_lines
+from customer_segmentation.refresh import previous_table
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     # The workbooks stg_input_files lists: one resolution of transactions_path for all formats.
-    return session.from_arrow(excel_lines(dbt.ref("stg_input_files")))
+    # a workbook unchanged since the last build (name, SHA-256) is not read again
+    previous = previous_table(session, dbt.this)
+    return session.from_arrow(excel_lines(dbt.ref("stg_input_files"), previous))

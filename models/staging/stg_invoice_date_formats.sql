@@ -6,16 +6,41 @@
 -- with rows of both kinds fails the build (it cannot be read by one rule). A file in which
 -- every date reads both ways (an export of a month's first twelve days) takes the reading the
 -- files that decide for themselves share; when none does, the build fails naming the file.
+-- The evidence of a file read by an earlier build (same name and SHA-256) is taken from this
+-- table as that build left it: only new and changed files are read (docs/refresh.md).
 {{ config(materialized='table') }}
 {%- set date_format = validated_var('invoice_date_format') %}
 {%- set fix = 'set the dbt var invoice_date_format (month_first for 12/1/2010 = 1 December, '
     ~ 'day_first for 1/12/2010 = 1 December, or iso)' %}
 
+{%- set cached = previous_build(this) %}
+{%- set to_read = none %}
+{%- if cached is not none %}
+    {%- set to_read = run_query(
+        'select source_file from ' ~ ref('stg_input_files') ~ ' as input_files '
+        ~ 'where not exists (select 1 from ' ~ cached ~ ' as cached '
+        ~ 'where cached.sha256 = input_files.sha256 and (cached.source_file = '
+        ~ 'input_files.source_file or starts_with(cached.source_file, '
+        ~ "input_files.source_file || '[')))"
+    ).columns[0].values() | list %}
+{%- endif %}
+
 with
+
+input_files as (
+
+    select * from {{ ref('stg_input_files') }}
+
+),
 
 raw_lines as (
 
+    -- the rows of the files without evidence kept from the last build (the filter names the
+    -- files, so the view reads those only)
     select * from {{ ref('stg_raw_invoice_lines') }}
+    {%- if to_read is not none %}
+    where {{ in_files('source_file', to_read) }}
+    {%- endif %}
 
 ),
 
@@ -76,6 +101,39 @@ evidence as (
 
 ),
 
+file_evidence as (
+
+    -- with the SHA-256 of the file (of the workbook, for a sheet) it was found in
+    select
+        evidence.*,
+        input_files.sha256
+    from evidence
+    inner join input_files
+        on
+            evidence.source_file = input_files.source_file
+            or starts_with(evidence.source_file, input_files.source_file || '[')
+    {%- if cached is not none %}
+    union all
+    select
+        cached.source_file,
+        cached.month_first_only_rows,
+        cached.day_first_only_rows,
+        cached.ambiguous_rows,
+        cached.first_month_first_only_row,
+        cached.first_day_first_only_row,
+        cached.sha256
+    from {{ cached }} as cached
+    inner join input_files
+        on
+            cached.sha256 = input_files.sha256
+            and (
+                cached.source_file = input_files.source_file
+                or starts_with(cached.source_file, input_files.source_file || '[')
+            )
+    {%- endif %}
+
+),
+
 own_readings as (
 
     -- what the file's own rows say: one reading, both (a conflict), or nothing
@@ -86,7 +144,7 @@ own_readings as (
             when month_first_only_rows > 0 then 'month_first'
             when day_first_only_rows > 0 then 'day_first'
         end as own_reading
-    from evidence
+    from file_evidence
 
 ),
 
@@ -108,9 +166,12 @@ decided as (
 
     select
         own_readings.source_file,
+        own_readings.sha256,
         own_readings.month_first_only_rows,
         own_readings.day_first_only_rows,
         own_readings.ambiguous_rows,
+        own_readings.first_month_first_only_row,
+        own_readings.first_day_first_only_row,
         {%- if date_format != 'auto' %}
             {{ sql_string_literal(date_format) }} as invoice_date_format,
             'var' as decided_by
@@ -163,7 +224,10 @@ final as (
         cast(decided_by as varchar) as decided_by,
         month_first_only_rows,
         day_first_only_rows,
-        ambiguous_rows
+        ambiguous_rows,
+        first_month_first_only_row,
+        first_day_first_only_row,
+        sha256
     from decided
 
 )

@@ -19,6 +19,7 @@ trimmed as (
     select
         source_file,
         source_row,
+        read_path,
         has_extra_fields,
         is_unparseable,
         nullif(trim(invoice_no), '') as invoice_no_text,
@@ -146,6 +147,7 @@ final as (
                 then cast(customer_id_number as bigint)
         end as customer_id,
         -- raw text, as read
+        read_path,
         has_extra_fields,
         is_unparseable,
         quantity_text,

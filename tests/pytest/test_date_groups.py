@@ -34,7 +34,8 @@ def test_one_date_per_group_gives_the_same_snapshots(sample_build, tmp_path):
     shutil.copy(sample_build.duckdb_path, build_file)
     result = run_dbt(
         tmp_path / "run",
-        ["run", "--select", "int_customer_rfm_snapshots"],
+        # --full-refresh: a build that changed nothing would keep every snapshot
+        ["run", "--select", "int_customer_rfm_snapshots", "--full-refresh"],
         duckdb_path=build_file,
         project_dir=project,
     )

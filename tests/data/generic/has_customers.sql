@@ -7,8 +7,7 @@
 {% test has_customers(model) %}
 {#- the refs outside the branch below, so that dbt sees them when it parses the test -#}
 {%- set input_files = ref('stg_input_files') %}
-{%- set candidates = ref('int_quarantine_candidates') %}
-{%- set duplicates = ref('int_duplicate_invoice_lines') %}
+{%- set invoice_lines = ref('int_invoice_lines') %}
 {%- set line_groups = ref('int_order_line_groups') %}
 {#- the message's aggregates are computed only when there is something to explain -#}
 {%- set relation = load_relation(model) if execute else none %}
@@ -44,21 +43,17 @@ files as (
 
 ),
 
--- the verdicts of quarantined_transactions, from the models customer_rfm is built from: dbt
+-- the verdicts of quarantined_transactions, from the model customer_rfm is built from: dbt
 -- build skips what follows customer_rfm when this test errors only if all it reads comes
 -- before customer_rfm
 reasons as (
 
     select
-        {{ reject_reason('candidates', 'duplicates') }} as reject_reason,
+        reject_reason,
         count(*) as lines
-    from {{ candidates }} as candidates
-    left join {{ duplicates }} as duplicates
-        on
-            candidates.source_file = duplicates.source_file
-            and candidates.source_row = duplicates.source_row
-    group by all
-    having reject_reason is not null
+    from {{ invoice_lines }}
+    where reject_reason is not null
+    group by reject_reason
 
 ),
 

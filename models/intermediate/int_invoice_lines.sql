@@ -1,0 +1,257 @@
+-- Every input row with its one verdict, kept from build to build: a build reads only the
+-- files that are new, changed or read under other rules since the last (macro
+-- invoice_lines_changes), and keeps the rows of the others (docs/refresh.md). The verdict is
+-- the first cleaning rule that rejects the row (int_invoice_lines_rule_checked), else
+-- duplicate_line for an exact copy of an earlier accepted row in (source_file, source_row)
+-- order, else null (accepted). Copies are looked for among the rows whose hash a changed file
+-- brings or takes away; a file whose copies change is written again from this table, not read
+-- again. Incremental by input file: its rows are replaced together, and those of a file no
+-- longer read are deleted (post-hook).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='input_file',
+    on_schema_change='fail',
+    post_hook="delete from {{ this }} where input_file not in "
+        "(select source_file from {{ ref('stg_input_files') }})",
+) }}
+{%- set drop_duplicates = validated_var('drop_exact_duplicates') %}
+{%- set line_fields = duplicate_line_fields() %}
+{%- set changes = invoice_lines_changes() %}
+{%- set incremental = is_incremental() %}
+{%- set replaced = (changes.to_read or []) + changes.removed %}
+{%- set stored_columns = [
+    'input_file', 'file_version', 'lines_written_at', 'source_file', 'source_row',
+    'invoice_no', 'stock_code', 'description', 'country', 'quantity', 'unit_price',
+    'invoiced_at', 'customer_id', 'is_cancellation_invoice', 'quantity_text',
+    'unit_price_text', 'invoice_date_text', 'customer_id_text', 'reject_reason', 'line_hash',
+] %}
+
+with
+
+versions as (
+
+    {{ changes.versions }}
+
+),
+
+input_files as (
+
+    select * from {{ ref('stg_input_files') }}
+
+),
+
+rule_checked as (
+
+    -- the files to read, and only those: the filter names them, so the views read no other
+    select * from {{ ref('int_invoice_lines_rule_checked') }}
+    {%- if changes.to_read is not none %}
+    where {{ in_files('source_file', changes.to_read) }}
+    {%- endif %}
+
+),
+
+read_lines as (
+
+    select
+        -- the input file (a workbook, for a sheet's row) and its version
+        input_files.source_file as input_file,
+        versions.file_version,
+        {{ build_started_at() }} as lines_written_at,
+        rule_checked.source_file,
+        rule_checked.source_row,
+        rule_checked.invoice_no,
+        rule_checked.stock_code,
+        rule_checked.description,
+        rule_checked.country,
+        rule_checked.quantity,
+        rule_checked.unit_price,
+        rule_checked.invoiced_at,
+        rule_checked.customer_id,
+        rule_checked.is_cancellation_invoice,
+        rule_checked.quantity_text,
+        rule_checked.unit_price_text,
+        rule_checked.invoice_date_text,
+        rule_checked.customer_id_text,
+        rule_checked.rule_reason,
+        case
+            when rule_checked.rule_reason is null
+                then hash({{ line_fields | join(', ') }})
+        end as line_hash
+    from rule_checked
+    inner join input_files
+        on
+            rule_checked.source_file = input_files.source_file
+            or starts_with(rule_checked.source_file, input_files.source_file || '[')
+    inner join versions
+        on input_files.source_file = versions.input_file
+    -- the file DuckDB read must be the one meant (its name escapes glob characters); a
+    -- filter, so that it is evaluated on every row
+    where
+        case
+            when input_files.file_format = 'xlsx'
+                or rule_checked.read_path = input_files.read_path
+                then true
+            else error(
+                    'read ' || coalesce(rule_checked.read_path, 'nothing') || ' for '
+                    || input_files.source_file || ', not ' || input_files.read_path
+                )
+        end
+
+),
+
+{%- if incremental %}
+
+kept_lines as not materialized (
+
+    -- the rows of the files neither read again nor gone, as this table holds them
+    select * from {{ this }}
+    {%- if replaced %}
+    where not {{ in_files('input_file', replaced) }}
+    {%- endif %}
+
+),
+
+replaced_lines as not materialized (
+
+    -- the rows of the files read again or gone, as this table holds them
+    select * from {{ this }}
+    where {{ in_files('input_file', replaced) }}
+
+),
+{%- endif %}
+
+affected_hashes as (
+
+    -- the lines whose copies may change: those of the rows read, and of the rows replaced
+    select line_hash from read_lines
+    where rule_reason is null and {{ 'true' if drop_duplicates else 'false' }}
+    {%- if incremental %}
+    union
+    select line_hash from replaced_lines
+    where line_hash is not null and {{ 'true' if drop_duplicates else 'false' }}
+    {%- endif %}
+
+),
+
+pool as (
+
+    -- every accepted line with an affected hash: the rows read and the rows kept
+    select source_file, source_row, line_hash, {{ line_fields | join(', ') }}
+    from read_lines
+    where line_hash in (select affected_hashes.line_hash from affected_hashes)
+    {%- if incremental %}
+    union all
+    select source_file, source_row, line_hash, {{ line_fields | join(', ') }}
+    from kept_lines
+    where line_hash in (select affected_hashes.line_hash from affected_hashes)
+    {%- endif %}
+
+),
+
+repeated_hashes as (
+
+    select line_hash
+    from pool
+    group by line_hash
+    having count(*) > 1
+
+),
+
+copies as (
+
+    -- every copy after the first of the same eight fields, in (source_file, source_row) order
+    select
+        source_file,
+        source_row
+    from (
+        select
+            source_file,
+            source_row,
+            row_number() over (
+                partition by {{ line_fields | join(', ') }}
+                order by source_file, source_row
+            ) as copy_number
+        from pool
+        where line_hash in (select repeated_hashes.line_hash from repeated_hashes)
+    )
+    where copy_number > 1
+
+),
+
+read_verdicts as (
+
+    select
+        read_lines.* exclude (read_lines.rule_reason),
+        coalesce(
+            read_lines.rule_reason,
+            case when copies.source_row is not null then 'duplicate_line' end
+        ) as reject_reason
+    from read_lines
+    left join copies
+        on
+            read_lines.source_file = copies.source_file
+            and read_lines.source_row = copies.source_row
+
+),
+
+{%- if incremental %}
+
+kept_verdicts as (
+
+    -- the kept rows whose copies were looked at, with the verdict they now get
+    select
+        kept_lines.input_file,
+        kept_lines.source_file,
+        kept_lines.source_row,
+        kept_lines.reject_reason,
+        case when copies.source_row is not null then 'duplicate_line' end as new_reject_reason
+    from kept_lines
+    left join copies
+        on
+            kept_lines.source_file = copies.source_file
+            and kept_lines.source_row = copies.source_row
+    where kept_lines.line_hash in (select affected_hashes.line_hash from affected_hashes)
+
+),
+
+rewritten_files as (
+
+    -- kept files with a row whose verdict changes: written again, from this table
+    select distinct input_file
+    from kept_verdicts
+    where reject_reason is distinct from new_reject_reason
+
+),
+
+rewritten_lines as (
+
+    select
+        kept_lines.* exclude (reject_reason, lines_written_at),
+        {{ build_started_at() }} as lines_written_at,
+        case
+            when kept_verdicts.source_row is not null then kept_verdicts.new_reject_reason
+            else kept_lines.reject_reason
+        end as reject_reason
+    from kept_lines
+    left join kept_verdicts
+        on
+            kept_lines.source_file = kept_verdicts.source_file
+            and kept_lines.source_row = kept_verdicts.source_row
+    where kept_lines.input_file in (select rewritten_files.input_file from rewritten_files)
+
+),
+{%- endif %}
+
+final as (
+
+    -- the rows read, and the kept rows of the files written again (the same columns)
+    select {{ stored_columns | join(', ') }} from read_verdicts
+    {%- if incremental %}
+    union all
+    select {{ stored_columns | join(', ') }} from rewritten_lines
+    {%- endif %}
+
+)
+
+select * from final
