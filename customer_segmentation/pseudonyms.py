@@ -48,9 +48,9 @@ RAW_FIELDS = (
 #: Rows whose fields may not be where the header says (a broken quote, an extra or a missing
 #: field): a customer id can sit in any of their raw fields, which are withheld.
 DISPLACED_FIELD_REASONS = ("unparseable_row", "too_many_fields", "missing_required_field")
-#: Tables with these columns (the lines) keep the order the build gives them, that of the input
-#: files, which says no more than these columns do. Every other table with a customer id is
-#: written ordered by its pseudonyms, since the build stores many of them ordered by the id.
+#: Tables with these columns (the lines) keep the order in which the build gives them, as
+#: without the key: that of the rows read, not of the ids. Every other table with a customer id
+#: is written ordered by its pseudonyms, since the build stores many of them ordered by the id.
 INPUT_ORDER_COLUMNS = ("source_file", "source_row")
 #: The scalar function the copy calls, registered only while a publish copies.
 FUNCTION = "__customer_pseudonym"
