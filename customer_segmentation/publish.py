@@ -54,7 +54,9 @@ from typing import Any
 import duckdb
 
 from customer_segmentation.memory import duckdb_memory_limit
+from customer_segmentation.pseudonyms import PseudonymError, ServingIds, serving_ids
 from customer_segmentation.serving import serving_path
+from customer_segmentation.sql_text import quote_ident, quote_literal
 
 try:  # POSIX only; on Windows two publishes at once are not guarded.
     import fcntl
@@ -88,6 +90,11 @@ BUILD_INFO_COLUMNS: dict[str, tuple[str, str]] = {
         "When that build wrote the last of its tables (UTC; its tests ran after).",
     ),
     "published_at": ("timestamp", "When the marts were published to this file (UTC)."),
+    "is_pseudonymous": (
+        "boolean",
+        "True when every customer id column holds pseudonyms (SERVING_CUSTOMER_KEY was set), "
+        "not the ids (docs/privacy.md).",
+    ),
     "dbt_version": ("varchar", "Version of dbt-core that ran the build."),
     "dbt_vars": ("varchar", "The `--vars` given to the build, as JSON (`{}` for defaults)."),
     "published_tables": ("varchar", "Names of the published marts, sorted, comma-separated."),
@@ -202,16 +209,6 @@ def _relation_list(relations: Sequence[tuple[str, str]], limit: int = 8) -> str:
     names = [f"{schema}.{name}" for schema, name in sorted(relations)]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
-
-
-def quote_ident(name: str) -> str:
-    """A DuckDB identifier, quoted."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    """A DuckDB string literal (for statements that take no parameters: ATTACH, COMMENT)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 # -- the records -----------------------------------------------------------------------------
@@ -467,8 +464,11 @@ def marts_of(con: Any, catalog: str, build: Invocation) -> list[str]:
     return marts
 
 
-def _copy_marts(con: Any, source: str, marts: Sequence[str], record: BuildRecord) -> dict[str, int]:
-    """Copy each mart with its comments into the target catalog; return rows per table."""
+def _copy_marts(
+    con: Any, source: str, marts: Sequence[str], record: BuildRecord, served: ServingIds
+) -> dict[str, int]:
+    """Copy each mart with its comments into the target catalog, customer ids as `served`
+    says; return rows per table."""
     schema = quote_ident(PUBLISHED_SCHEMA)
     src_schema = f"{quote_ident(source)}.{schema}"
     dst_schema = f"{quote_ident(TARGET_ALIAS)}.{schema}"
@@ -481,7 +481,7 @@ def _copy_marts(con: Any, source: str, marts: Sequence[str], record: BuildRecord
         # Views are materialised: the serving file holds no reference to other schemas. The
         # statement reports the rows it read from the source; counting a view again would
         # read the input files once more (fct_order_lines: 2.1 s at 10M lines).
-        expected = con.execute(f"create table {dst} as from {src}").fetchone()[0]
+        expected = con.execute(f"create table {dst} as {served.query(name, src)}").fetchone()[0]
         copied = con.execute(f"select count(*) from {dst}").fetchone()[0]
         if copied != expected:
             raise PublishError(f"{name}: copied {copied} rows of {expected}")
@@ -493,12 +493,13 @@ def _copy_marts(con: Any, source: str, marts: Sequence[str], record: BuildRecord
                 con.execute(
                     f"comment on column {dst}.{quote_ident(column)} is {quote_literal(text)}"
                 )
-    _write_build_info(con, dst_schema, record, counts)
+    served.annotate(con, TARGET_ALIAS, PUBLISHED_SCHEMA)
+    _write_build_info(con, dst_schema, record, counts, served.is_pseudonymous)
     return counts
 
 
 def _write_build_info(
-    con: Any, dst_schema: str, record: BuildRecord, counts: dict[str, int]
+    con: Any, dst_schema: str, record: BuildRecord, counts: dict[str, int], pseudonymous: bool
 ) -> None:
     table = f"{dst_schema}.{quote_ident(BUILD_INFO_TABLE)}"
     columns = ", ".join(f"{name} {kind}" for name, (kind, _) in BUILD_INFO_COLUMNS.items())
@@ -507,6 +508,7 @@ def _write_build_info(
         "build_id": record.build_id,
         "built_at": record.built_at,
         "published_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        "is_pseudonymous": pseudonymous,
         "dbt_version": record.dbt_version,
         "dbt_vars": record.dbt_vars,
         "published_tables": ", ".join(sorted(counts)),
@@ -573,8 +575,11 @@ def copy_to_serving(
                 f"(storage_version {quote_literal(storage)})"
             )
             try:
-                with compression_without_fsst(con):
-                    counts = _copy_marts(con, source, marts, record)
+                with (
+                    compression_without_fsst(con),
+                    serving_ids(con, source, PUBLISHED_SCHEMA, marts) as served,
+                ):
+                    counts = _copy_marts(con, source, marts, record, served)
                     con.execute(f"checkpoint {quote_ident(TARGET_ALIAS)}")
             finally:
                 con.execute(f"detach {quote_ident(TARGET_ALIAS)}")
@@ -782,7 +787,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = publish(args.build, args.serving, storage_version=args.storage_version)
-    except (PublishError, duckdb.Error, OSError) as exc:
+    except (PublishError, PseudonymError, duckdb.Error, OSError) as exc:
         print(f"publish: not published: {exc}", file=sys.stderr)
         return 1
     print(

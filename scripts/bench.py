@@ -4,7 +4,8 @@ DuckDB reference that does the same work as the project, on inputs of a given si
 Usage (from the project folder; `make bench` runs the same with `BENCH_ARGS`)::
 
     .venv/bin/python scripts/bench.py [--sizes 1M,10M,100M] [--inputs generated,repeated]
-        [--only production,full,path,same_work,bare,pandas] [--format parquet|csv]
+        [--only production,full,path,publish,publish_pseudonymous,refresh,same_work,bare,pandas]
+        [--format parquet|csv]
         [--seed 42] [--cache-dir .bench] [--pandas-memory-cap-gb 16] [--json FILE]
 
 For each size (a line count with an optional k or M suffix: 100k, 1M, 10M, 100M) and each
@@ -25,7 +26,10 @@ input kind:
    unit_test` (what `make build` runs), `full` = `dbt build` (unit tests too), `path` = the
    path from the raw lines to the segments (issue 16's first target's command). Per-node
    times come from `run_results.json` (shown per model for `production` only); start-up = wall
-   time - dbt's `elapsed_time`.
+   time - dbt's `elapsed_time`. The builds publish the customer ids (SERVING_CUSTOMER_KEY is
+   unset for them); `publish` and `publish_pseudonymous` then publish the production build's
+   file again (`make publish`, a child process) into their own folders, without and with a
+   random SERVING_CUSTOMER_KEY (docs/privacy.md).
 3. References (scripts/bench_references.py), each a child process:
    `same_work`: scripts/same_work_reference.sql in one DuckDB connection (the project's parse,
    cleaning rules and reasons, exact duplicates, the quarantine table, distinct products, RFM,
@@ -57,6 +61,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -78,6 +83,7 @@ from bench_references import (
 )
 
 from customer_segmentation.memory import duckdb_memory_limit
+from customer_segmentation.pseudonyms import KEY_ENV
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 GENERATOR_SOURCE = PROJECT_DIR / "customer_segmentation" / "generate.py"
@@ -101,6 +107,9 @@ DBT_RUNS = {
         "cautious",
     ],
 }
+# The production build's marts published again (`make publish`, into the run's own folder):
+# with the customer ids, and with pseudonyms (a random SERVING_CUSTOMER_KEY, docs/privacy.md).
+PUBLISH_RUNS = {"publish": False, "publish_pseudonymous": True}
 # The refresh sequence (issue 28), in its own build file, on the input cut into one Parquet
 # file per calendar month (`ensure_monthly`): a full build of every month but the last, then
 # the last month added without its last day ("one new month"), then its file written again
@@ -111,7 +120,7 @@ REFRESH_STEPS = {
     "grew_a_day": "refresh after the last month grew by a day",
 }
 REFERENCES = ("same_work", "bare", "pandas")
-RUNS = (*DBT_RUNS, "refresh", *REFERENCES)
+RUNS = (*DBT_RUNS, *PUBLISH_RUNS, "refresh", *REFERENCES)
 INPUT_KINDS = ("generated", "repeated")
 # The UCI "Online Retail" export (541,909 lines), which the bench inputs should resemble.
 UCI_SHAPE = {
@@ -684,8 +693,9 @@ def dbt_command(dbt_args: list[str], run_dir: Path, input_path: Path) -> list[st
 
 
 def dbt_env(run_dir: Path) -> dict[str, str]:
-    """Everything dbt writes lands in `run_dir`; DuckDB settings come from the caller's env."""
-    return {
+    """Everything dbt writes lands in `run_dir`; DuckDB settings come from the caller's env.
+    Without SERVING_CUSTOMER_KEY: the builds publish the ids whatever the caller has set."""
+    env = {
         **os.environ,
         "DBT_PROFILES_DIR": str(PROJECT_DIR),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -693,6 +703,8 @@ def dbt_env(run_dir: Path) -> dict[str, str]:
         "SERVING_DUCKDB_PATH": str(run_dir / "serving.duckdb"),
         "DUCKDB_TEMP_DIRECTORY": str(run_dir / "duckdb_tmp"),
     }
+    env.pop(KEY_ENV, None)
+    return env
 
 
 def fresh_dir(path: Path) -> Path:
@@ -795,6 +807,21 @@ def run_dbt_build(
             result["startup_seconds"] = round(m.wall_seconds - result["elapsed_time"], 3)
     if m.returncode != 0:
         result["log_tail"] = failure_excerpt(out)
+    return result
+
+
+def run_publish(run_dir: Path, name: str) -> dict:
+    """`make publish` of the production build's file (`run_dir/production/`) into
+    `run_dir/<name>/`, with a random key when PUBLISH_RUNS says so; never raises."""
+    out_dir = fresh_dir(run_dir / name)
+    env = {**dbt_env(out_dir), "DUCKDB_PATH": str(run_dir / "production" / "build.duckdb")}
+    if PUBLISH_RUNS[name]:
+        env[KEY_ENV] = secrets.token_urlsafe(32)
+    out = out_dir / "publish.out"
+    m = run_measured([sys.executable, "-m", "customer_segmentation.publish"], log_path=out, env=env)
+    result: dict = {"ok": m.returncode == 0, **measured_json(m)}
+    if m.returncode != 0:
+        result["log_tail"] = log_tail(out)
     return result
 
 
@@ -919,6 +946,8 @@ RUN_LABELS = {
     "pandas": "pandas notebook (RFM + KMeans)",
     "bare": "bare DuckDB (1 RFM query + KMeans)",
     "same_work": "same-work DuckDB reference",
+    "publish": "publish the production build (make publish)",
+    "publish_pseudonymous": "publish it with SERVING_CUSTOMER_KEY (pseudonyms)",
     "refresh": "refresh sequence on monthly files (issue 28)",
 }
 
@@ -1077,9 +1106,10 @@ def format_table(size: dict) -> str:
                     lines.append(f"dbt build failed; not ok: {failing}")
                 lines.append("dbt log (first errors, then tail):\n" + run.get("log_tail", ""))
         else:
-            phases(run)
+            if name in REFERENCES:
+                phases(run)
             if not run.get("ok") and run.get("log_tail"):
-                lines.append(f"{name} reference log tail:\n{run['log_tail']}")
+                lines.append(f"{name} log tail:\n{run['log_tail']}")
     check = size.get("same_work_check")
     if check:
         verdict = "equal" if check["equal"] else "DIFFERENT (rows only in the mart, only in it)"
@@ -1289,6 +1319,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.runs) - set(RUNS))
     if unknown:
         parser.error(f"--only: unknown run(s) {', '.join(unknown)} (choose from {','.join(RUNS)})")
+    if set(args.runs) & set(PUBLISH_RUNS) and "production" not in args.runs:
+        parser.error("--only: publish and publish_pseudonymous publish the production build")
     args.inputs = [k.strip() for k in args.inputs.split(",") if k.strip()]
     unknown = sorted(set(args.inputs) - set(INPUT_KINDS))
     if unknown or not args.inputs:
@@ -1348,6 +1380,8 @@ def main(argv: list[str] | None = None) -> int:
                 progress(f"[{label} {kind}] {RUN_LABELS[name]} ...")
                 if name in DBT_RUNS:
                     result = run_dbt_build(run_dir / name, input_path, DBT_RUNS[name])
+                elif name in PUBLISH_RUNS:
+                    result = run_publish(run_dir, name)
                 elif name == "refresh":
                     if kind != "generated":
                         progress(f"[{label} {kind}] refresh: generated input only")

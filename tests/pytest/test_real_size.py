@@ -18,6 +18,16 @@ import pandas as pd
 import pytest
 from conftest import PROJECT_DIR, DbtResult, build_ok
 from test_customer_rfm import ORDER_LINES_SQL, assert_rfm_matches, model_rfm, pandas_rfm
+from test_pseudonyms import (
+    KEY_A,
+    expected_pseudonym,
+    id_columns,
+    join_counts,
+    parse_id,
+    publish,
+    query,
+    real_ids,
+)
 
 from customer_segmentation import generate as generator
 from customer_segmentation.serving import connect_readonly
@@ -125,3 +135,32 @@ def test_the_real_size_build_published_itself(real_size_build):
     assert real_size_build.query(
         "select invocation_id, is_published from meta.publish_serving_file"
     ) == [(build_id, True)]
+
+
+def test_a_pseudonymous_publish_at_real_size_serves_no_id_and_joins_alike(
+    real_size_build, tmp_path
+):
+    """The real-size build published again with SERVING_CUSTOMER_KEY: each customer id column
+    holds the pseudonyms of the ids, no real id, and every join of two marts on customer_id
+    gives the rows it gives in the build file (test_pseudonyms.py searches every cell, on a
+    file whose ids no other number can equal)."""
+    build, served = real_size_build.duckdb_path, tmp_path / "pseudonymous.duckdb"
+    proc = publish(build, served, KEY_A)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ids = real_ids(build)
+    assert len(ids) > 3_000
+    tables = id_columns(build)
+    assert id_columns(served) == tables and len(tables) == 14
+    for table, columns in tables.items():
+        for column in columns:
+            sql = f'select distinct "{column}" from marts."{table}"'
+            values = {v for (v,) in query(served, sql)}
+            if table == "quarantined_transactions":
+                values = {parse_id(v) for v in values}
+            assert not values & ids, f"{table}.{column}"
+    rfm_ids = [i for (i,) in query(build, "select customer_id from marts.customer_rfm")]
+    assert {p for (p,) in query(served, "select customer_id from marts.customer_rfm")} == {
+        expected_pseudonym(KEY_A, i) for i in rfm_ids
+    }
+    joined = sorted(t for t in tables if t != "quarantined_transactions")
+    assert join_counts(served, joined) == join_counts(build, joined)
