@@ -43,6 +43,7 @@ test-setup: setup setup-dagster
 ## `make test` (development and CI), not in the production build.
 build: setup
 	$(DBT) build --exclude-resource-type unit_test
+	$(BIN)/python -m customer_segmentation.privacy
 
 ## Republish the last complete, passing `dbt build` recorded in the build file.
 publish: setup

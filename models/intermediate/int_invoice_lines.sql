@@ -21,6 +21,26 @@
 {%- set line_fields = duplicate_line_fields() %}
 {%- set changes = invoice_lines_changes() %}
 {%- set forgotten = forget_list(check=false) %}
+{#- when a list is set and every file is read (as after a change of the list): how many of its
+    ids are in no line of the CSV and Parquet files, in the build log (never the ids) -#}
+{%- if execute and forgotten.sql and (
+    changes.to_read is none
+    or changes.to_read | length == run_query(
+        'select count(*) from ' ~ ref('stg_input_files')).columns[0].values()[0]
+) %}
+    {%- set counted = run_query(
+        'with list as (' ~ forgotten.sql ~ '), found as (select distinct customer_id from '
+        ~ ref('int_invoice_lines_rule_checked')
+        ~ ' where customer_id in (select customer_id from list)) '
+        ~ 'select count(*), count(*) filter (where customer_id not in '
+        ~ '(select customer_id from found)) from list'
+    ).rows[0] %}
+    {%- do log(
+        'forget list ' ~ forgotten.path ~ ': ' ~ counted[0] ~ ' customer id(s), '
+        ~ counted[1] ~ ' of them in no line of the input files read',
+        info=true
+    ) %}
+{%- endif %}
 {%- set incremental = is_incremental() %}
 {%- set replaced = (changes.to_read or []) + changes.removed %}
 {%- set stored_columns = [
