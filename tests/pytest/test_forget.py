@@ -185,6 +185,8 @@ def forgotten(tmp_path_factory):
     }
     listed = write_list(root / "forget.csv", [*FORGOTTEN, f"{NEVER_SEEN}.0"])
     after = dbt(warehouse, BUILD, {**dbt_vars, "forget_customers_path": str(listed)})
+    # the forgotten rows' old blocks, before the privacy step rewrites the build file
+    raw_after_build = file_hits(warehouse, NEEDLES)
     cleanup = clean_after_build(after.duckdb_path)
     without = root / "without"
     write_inputs(without, with_forgotten=False)
@@ -197,6 +199,7 @@ def forgotten(tmp_path_factory):
         "kept_before": kept_before,
         "after": after,
         "cleanup": cleanup,
+        "raw_after_build": raw_after_build,
         "reference": reference,
         "vars": dbt_vars,
         "list": listed,
@@ -218,6 +221,8 @@ def test_no_table_and_no_file_holds_a_forgotten_customer(forgotten):
     build = forgotten["after"].duckdb_path
     serving = root / "warehouse" / "serving.duckdb"
     assert "rewrote" in forgotten["cleanup"], forgotten["cleanup"]
+    # before the step, the repaired copy of the Windows-1252 export held their line
+    assert any(f.startswith("repaired_inputs/") for f in forgotten["raw_after_build"])
     assert database_hits(build, FORGOTTEN) == {}
     assert database_hits(serving, FORGOTTEN) == {}
     # every file the builds left (the DuckDB files' raw bytes, freed blocks included, dbt's
