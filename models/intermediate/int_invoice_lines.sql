@@ -5,10 +5,10 @@
 -- duplicate_line for an exact copy of an earlier accepted row in (source_file, source_row)
 -- order, else null (accepted). A row of a customer on the forget list (var
 -- forget_customers_path) is stored as customer_forgotten with no content: its file and row
--- number only, so that it is still accounted for (docs/privacy.md). Copies are looked for among the rows whose hash a changed file
--- brings or takes away; a file whose copies change is written again from this table, not read
--- again. Incremental by input file: its rows are replaced together, and those of a file no
--- longer read are deleted (post-hook).
+-- number only, so that it is still accounted for (docs/privacy.md). Copies are looked for
+-- among the rows whose hash a changed file brings or takes away; a file whose copies change is
+-- written again from this table, not read again. Incremental by input file: its rows are
+-- replaced together, and those of a file no longer read are deleted (post-hook).
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -95,13 +95,15 @@ forget_checked as (
     -- a row blanked before it got here (an Excel row), or a listed customer's
     select
         * exclude (is_forgotten),
-        coalesce(is_forgotten, false)
         {%- if forgotten.sql %}
-        or coalesce(
-            customer_id in (select forgotten_customers.customer_id from forgotten_customers),
-            false
-        )
-        {%- endif %} as is_forgotten
+            coalesce(is_forgotten, false)
+            or coalesce(
+                customer_id in (select forgotten_customers.customer_id from forgotten_customers),
+                false
+            ) as is_forgotten
+        {%- else %}
+            coalesce(is_forgotten, false) as is_forgotten
+        {%- endif %}
     from rule_checked
 
 ),
@@ -116,7 +118,9 @@ read_lines as (
         rule_checked.source_file,
         rule_checked.source_row,
         {%- for column in content_columns %}
-        case when not rule_checked.is_forgotten then rule_checked.{{ column }} end as {{ column }},
+            case
+                when not rule_checked.is_forgotten then rule_checked.{{ column }}
+            end as {{ column }},
         {%- endfor %}
         case
             when rule_checked.is_forgotten then 'customer_forgotten'
