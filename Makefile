@@ -40,9 +40,12 @@ test-setup: setup setup-dagster
 ## Set up, run `dbt build` (all models and data tests) on the bundled sample; its last node
 ## publishes the marts to the serving file that BI tools open (only when every model and test
 ## passed). Unit tests check the models' logic on fixtures, not the data: they run in
-## `make test` (development and CI), not in the production build.
+## `make test` (development and CI), not in the production build. `make build VARS='{...}'`
+## passes dbt vars. Then the privacy step: after a change of the forget list, the build file
+## is rewritten so that no freed block keeps a forgotten customer's rows (docs/privacy.md).
 build: setup
-	$(DBT) build --exclude-resource-type unit_test
+	$(DBT) build --exclude-resource-type unit_test $(if $(VARS),--vars '$(VARS)')
+	$(BIN)/python -m customer_segmentation.privacy
 
 ## Republish the last complete, passing `dbt build` recorded in the build file.
 publish: setup

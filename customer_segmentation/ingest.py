@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import hashlib
 import os
 import zipfile
 import zlib
@@ -366,15 +367,53 @@ def input_files(
     return pa.Table.from_pylist(rows, schema=INPUT_FILES_SCHEMA)
 
 
-EXCEL_SCHEMA = _ARROW_SCHEMA.append(pa.field("workbook_sha256", pa.string()))
+EXCEL_SCHEMA = pa.schema(
+    list(_ARROW_SCHEMA)
+    + [
+        pa.field("is_forgotten", pa.bool_()),
+        pa.field("workbook_sha256", pa.string()),
+        pa.field("forget_list_digest", pa.string()),
+    ]
+)
 
 
-def excel_lines(input_files, previous: pa.Table | None = None) -> pa.Table:
+def _forget(table: pa.Table, forgotten: frozenset[int]) -> pa.Table:
+    """The sheet rows with those of forgotten customers blanked: every raw field null and
+    `is_forgotten` true (int_invoice_lines stores them as `customer_forgotten`). A customer id
+    is read as stg_invoice_lines reads it: a whole number from 1 to 10^15 (`17850.0`)."""
+    mask = []
+    for text in table["customer_id"].to_pylist():
+        try:
+            number = float(text.strip()) if text is not None and "_" not in text else None
+        except ValueError:
+            number = None
+        mask.append(
+            number is not None
+            and number.is_integer()
+            and 1 <= number <= 1e15
+            and int(number) in forgotten
+        )
+    flags = pa.array(mask, pa.bool_())
+    for name in RAW_COLUMNS:
+        i = table.schema.get_field_index(name)
+        column = pa.compute.if_else(flags, pa.scalar(None, pa.string()), table[name])
+        table = table.set_column(i, name, column)
+    return table.append_column("is_forgotten", flags)
+
+
+def excel_lines(
+    input_files,
+    previous: pa.Table | None = None,
+    forgotten: frozenset[int] = frozenset(),
+) -> pa.Table:
     """The data rows of every sheet of every Excel workbook among the inputs, as text: the
     workbooks are the `xlsx` rows of `input_files` (stg_input_files, a DuckDB relation), so
-    the glob of `transactions_path` is resolved once, for every format. Each row carries its
-    workbook's SHA-256; the rows of a workbook with the same name and SHA-256 in `previous`
-    (this table as the last build left it) are taken from there, not read again."""
+    the glob of `transactions_path` is resolved once, for every format. The rows of the
+    customers in `forgotten` (the forget list) are blanked (`_forget`). Each row carries its
+    workbook's SHA-256 and the forget list's digest; the rows of a workbook with the same
+    name, SHA-256 and list in `previous` (this table as the last build left it) are taken
+    from there, not read again."""
+    digest = hashlib.md5(",".join(sorted(str(i) for i in forgotten)).encode()).hexdigest()
     workbooks = (
         input_files.filter("file_format = 'xlsx'")
         .order("file_index")
@@ -383,6 +422,7 @@ def excel_lines(input_files, previous: pa.Table | None = None) -> pa.Table:
     )
     known: dict[tuple[str, str], pa.Table] = {}
     if previous is not None and previous.schema == EXCEL_SCHEMA and previous.num_rows:
+        previous = previous.filter(pa.compute.equal(previous["forget_list_digest"], digest))
         for label, sha in {
             (s.split("[", 1)[0], h)
             for s, h in zip(
@@ -399,6 +439,10 @@ def excel_lines(input_files, previous: pa.Table | None = None) -> pa.Table:
             parts.append(known[(label, sha)])
             continue
         batches = list(_excel_batches(InputFile(Path(path), label, "xlsx")))
-        table = pa.Table.from_batches(batches, schema=_ARROW_SCHEMA)
-        parts.append(table.append_column("workbook_sha256", pa.array([sha] * table.num_rows)))
+        table = _forget(pa.Table.from_batches(batches, schema=_ARROW_SCHEMA), forgotten)
+        table = table.append_column("workbook_sha256", pa.array([sha] * table.num_rows))
+        table = table.append_column(
+            "forget_list_digest", pa.array([digest] * table.num_rows, pa.string())
+        )
+        parts.append(table)
     return pa.concat_tables(parts) if parts else EXCEL_SCHEMA.empty_table()

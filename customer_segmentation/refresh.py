@@ -32,4 +32,4 @@ def previous_table(session: Any, this: Any) -> pa.Table | None:
     ).fetchall()
     if not found[0][0]:
         return None
-    return session.execute(f"select * from {this!r}").to_arrow_table()
+    return session.sql(f"select * from {this!r}").to_arrow_table()

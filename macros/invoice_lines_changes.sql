@@ -73,5 +73,10 @@
     ] -%}
         {%- do parts.update({name: validated_var(name)}) -%}
     {%- endfor -%}
+    {#- the forget list's digest, not its ids (macros/forget_list.sql); none without a list -#}
+    {%- set forgotten = forget_list() -%}
+    {%- if forgotten.path is not none -%}
+        {%- do parts.update({'forget_list': forgotten.digest}) -%}
+    {%- endif -%}
     {{- return(tojson(json_safe(parts), sort_keys=true)) -}}
 {%- endmacro %}

@@ -15,7 +15,8 @@
     ] %}
     {%- set selects = [] %}
     {%- set excel_columns = 'source_file, source_row, ' ~ raw_columns | join(', ')
-        ~ ', has_extra_fields, cast(null as varchar) as read_path, false as is_unparseable' %}
+        ~ ', has_extra_fields, cast(null as varchar) as read_path, false as is_unparseable'
+        ~ ', is_forgotten' %}
     {%- set manifest = adapter.get_relation(
         database=input_files.database, schema=input_files.schema, identifier=input_files.identifier
     ) if execute else none %}
@@ -68,7 +69,8 @@
                 ~ ' where file_index = ' ~ (f['file_index'] | int) ~ ')'
             ) if f['unparseable_count'] else 'false' %}
             {%- do selects.append(
-                'select\n    *,\n    ' ~ unparseable ~ ' as is_unparseable\nfrom (\nselect\n    '
+                'select\n    *,\n    ' ~ unparseable ~ ' as is_unparseable,\n    '
+                ~ 'false as is_forgotten\nfrom (\nselect\n    '
                 ~ sql_string_literal(f['source_file']) ~ ' as source_file,\n    '
                 ~ row_number ~ ' as source_row,\n    '
                 ~ columns | join(',\n    ') ~ ',\n    '

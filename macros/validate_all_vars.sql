@@ -3,7 +3,8 @@
     which dbt hands to Jinja, as dbt resolves them: global, then the block scoped to this
     project); they must be exactly the vars of `var_spec` (macros/var_spec.sql), the one spec
     of them. A name given with --vars that is not declared (a misspelling would otherwise be
-    ignored) fails, listing the known names; each declared var is checked by `validated_var`. -#}
+    ignored) fails, listing the known names; each declared var is checked by `validated_var`,
+    and the forget list's file by `forget_list`. -#}
 {% macro validate_all_vars() -%}
     {%- set spec = var_spec() -%}
     {%- set project_vars = adapter.config.vars.to_dict() -%}
@@ -40,5 +41,7 @@
     {%- for name in declared -%}
         {%- do validated_var(name, spec) -%}
     {%- endfor -%}
+    {#- the forget list's file: found, with a customer_id column of ids (macros/forget_list.sql) -#}
+    {%- do forget_list() -%}
     select 1
 {%- endmacro %}

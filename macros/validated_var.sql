@@ -23,8 +23,9 @@
     {%- elif kind == 'path' -%}
         {%- if value is not string or value | trim == '' or '\x00' in value or '\n' in value -%}
             {%- set suffixes = entry['suffixes'] -%}
-            {%- set ns.problem = 'must be a non-empty path or glob of ' ~ suffixes[:-1] | join(', ')
-                                 ~ ' or ' ~ suffixes[-1] ~ ' files' -%}
+            {%- set either = suffixes[-1] if suffixes | length == 1
+                else suffixes[:-1] | join(', ') ~ ' or ' ~ suffixes[-1] -%}
+            {%- set ns.problem = 'must be a non-empty path or glob of ' ~ either ~ ' files' -%}
         {%- endif -%}
 
     {%- elif kind == 'enum' -%}

@@ -91,6 +91,15 @@ guest_policy:
     Lines without a customer id: exclude (kept for revenue, not customers) or per_invoice
     (each guest invoice is a customer of its own, with a negative id).
 
+forget_customers_path:
+  default: null
+  type: path
+  suffixes: [.csv]
+  null_means: nothing is forgotten
+  help: >-
+    A CSV with a column customer_id: the customers whose lines no table holds (docs/privacy.md,
+    "Forgetting a customer"). Relative to the project folder.
+
 as_of_date:
   default: null
   type: date

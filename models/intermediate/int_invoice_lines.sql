@@ -3,10 +3,12 @@
 -- invoice_lines_changes), and keeps the rows of the others (docs/refresh.md). The verdict is
 -- the first cleaning rule that rejects the row (int_invoice_lines_rule_checked), else
 -- duplicate_line for an exact copy of an earlier accepted row in (source_file, source_row)
--- order, else null (accepted). Copies are looked for among the rows whose hash a changed file
--- brings or takes away; a file whose copies change is written again from this table, not read
--- again. Incremental by input file: its rows are replaced together, and those of a file no
--- longer read are deleted (post-hook).
+-- order, else null (accepted). A row of a customer on the forget list (var
+-- forget_customers_path) is stored as customer_forgotten with no content: its file and row
+-- number only, so that it is still accounted for (docs/privacy.md). Copies are looked for
+-- among the rows whose hash a changed file brings or takes away; a file whose copies change is
+-- written again from this table, not read again. Incremental by input file: its rows are
+-- replaced together, and those of a file no longer read are deleted (post-hook).
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -18,6 +20,27 @@
 {%- set drop_duplicates = validated_var('drop_exact_duplicates') %}
 {%- set line_fields = duplicate_line_fields() %}
 {%- set changes = invoice_lines_changes() %}
+{%- set forgotten = forget_list(check=false) %}
+{#- when a list is set and every file is read (as after a change of the list): how many of its
+    ids are in no line of the CSV and Parquet files, in the build log (never the ids) -#}
+{%- if execute and forgotten.sql and (
+    changes.to_read is none
+    or changes.to_read | length == run_query(
+        'select count(*) from ' ~ ref('stg_input_files')).columns[0].values()[0]
+) %}
+    {%- set counted = run_query(
+        'with list as (' ~ forgotten.sql ~ '), found as (select distinct customer_id from '
+        ~ ref('int_invoice_lines_rule_checked')
+        ~ ' where customer_id in (select customer_id from list)) '
+        ~ 'select count(*), count(*) filter (where customer_id not in '
+        ~ '(select customer_id from found)) from list'
+    ).rows[0] %}
+    {%- do log(
+        'forget list ' ~ forgotten.path ~ ': ' ~ counted[0] ~ ' customer id(s), '
+        ~ counted[1] ~ ' of them in no line of the input files read',
+        info=true
+    ) %}
+{%- endif %}
 {%- set incremental = is_incremental() %}
 {%- set replaced = (changes.to_read or []) + changes.removed %}
 {%- set stored_columns = [
@@ -25,6 +48,12 @@
     'invoice_no', 'stock_code', 'description', 'country', 'quantity', 'unit_price',
     'invoiced_at', 'customer_id', 'is_cancellation_invoice', 'quantity_text',
     'unit_price_text', 'invoice_date_text', 'customer_id_text', 'reject_reason', 'line_hash',
+] %}
+{#- what a forgotten customer's row does not keep -#}
+{%- set content_columns = [
+    'invoice_no', 'stock_code', 'description', 'country', 'quantity', 'unit_price',
+    'invoiced_at', 'customer_id', 'is_cancellation_invoice', 'quantity_text',
+    'unit_price_text', 'invoice_date_text', 'customer_id_text',
 ] %}
 
 with
@@ -51,6 +80,34 @@ rule_checked as (
 
 ),
 
+{%- if forgotten.sql %}
+
+forgotten_customers as (
+
+    -- the forget list's ids, read from its file as the query runs (macros/forget_list.sql)
+    {{ forgotten.sql }}
+
+),
+{%- endif %}
+
+forget_checked as (
+
+    -- a row blanked before it got here (an Excel row), or a listed customer's
+    select
+        * exclude (is_forgotten),
+        {%- if forgotten.sql %}
+            coalesce(is_forgotten, false)
+            or coalesce(
+                customer_id in (select forgotten_customers.customer_id from forgotten_customers),
+                false
+            ) as is_forgotten
+        {%- else %}
+            coalesce(is_forgotten, false) as is_forgotten
+        {%- endif %}
+    from rule_checked
+
+),
+
 read_lines as (
 
     select
@@ -60,25 +117,20 @@ read_lines as (
         {{ build_started_at() }} as lines_written_at,
         rule_checked.source_file,
         rule_checked.source_row,
-        rule_checked.invoice_no,
-        rule_checked.stock_code,
-        rule_checked.description,
-        rule_checked.country,
-        rule_checked.quantity,
-        rule_checked.unit_price,
-        rule_checked.invoiced_at,
-        rule_checked.customer_id,
-        rule_checked.is_cancellation_invoice,
-        rule_checked.quantity_text,
-        rule_checked.unit_price_text,
-        rule_checked.invoice_date_text,
-        rule_checked.customer_id_text,
-        rule_checked.rule_reason,
+        {%- for column in content_columns %}
+            case
+                when not rule_checked.is_forgotten then rule_checked.{{ column }}
+            end as {{ column }},
+        {%- endfor %}
         case
-            when rule_checked.rule_reason is null
+            when rule_checked.is_forgotten then 'customer_forgotten'
+            else rule_checked.rule_reason
+        end as rule_reason,
+        case
+            when rule_checked.rule_reason is null and not rule_checked.is_forgotten
                 then hash({{ line_fields | join(', ') }})
         end as line_hash
-    from rule_checked
+    from forget_checked as rule_checked
     inner join input_files
         on
             rule_checked.source_file = input_files.source_file

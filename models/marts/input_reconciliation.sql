@@ -1,6 +1,7 @@
 -- One row per input file (per sheet for Excel): the data rows it holds, counted without
 -- DuckDB's reader, against the rows placed in fct_order_lines (as summed in
--- int_order_line_groups) and in quarantined_transactions. Exact integer arithmetic
+-- int_order_line_groups), in quarantined_transactions and, for the customers on the forget
+-- list, among the rows int_invoice_lines keeps without content. Exact integer arithmetic
 -- throughout: the row-number checksums are hugeint and `//` divides exactly.
 with
 
@@ -25,6 +26,22 @@ line_groups as (
 quarantined as (
 
     select * from {{ ref('quarantined_transactions') }}
+
+),
+
+forgotten as (
+
+    -- the rows of customers on the forget list: a file and row number, nothing else
+    select
+        source_file,
+        count(*) as rows_forgotten,
+        min(source_row) as first_source_row,
+        max(source_row) as last_source_row,
+        sum(cast(source_row as hugeint)) as source_row_sum,
+        sum(cast(source_row as hugeint) * source_row) as source_row_square_sum
+    from {{ ref('int_invoice_lines') }}
+    where reject_reason = 'customer_forgotten'
+    group by source_file
 
 ),
 
@@ -75,6 +92,7 @@ placed as (
         source_file,
         lines as rows_kept,
         0 as rows_quarantined,
+        0 as rows_forgotten,
         first_source_row,
         last_source_row,
         source_row_sum,
@@ -103,12 +121,25 @@ placed as (
         source_file,
         0 as rows_kept,
         1 as rows_quarantined,
+        0 as rows_forgotten,
         source_row as first_source_row,
         source_row as last_source_row,
         cast(source_row as hugeint) as source_row_sum,
         cast(source_row as hugeint) * source_row as source_row_square_sum,
         false as is_malformed
     from quarantined
+    union all
+    select
+        source_file,
+        0 as rows_kept,
+        0 as rows_quarantined,
+        rows_forgotten,
+        first_source_row,
+        last_source_row,
+        source_row_sum,
+        source_row_square_sum,
+        false as is_malformed
+    from forgotten
 
 ),
 
@@ -118,6 +149,7 @@ placed_per_file as (
         source_file,
         sum(rows_kept) as rows_kept,
         sum(rows_quarantined) as rows_quarantined,
+        sum(rows_forgotten) as rows_forgotten,
         count(*) filter (where is_malformed) as malformed_groups,
         min(first_source_row) as first_source_row,
         max(last_source_row) as last_source_row,
@@ -136,6 +168,7 @@ compared as (
         expected.rows_in_file,
         coalesce(placed_per_file.rows_kept, 0) as rows_kept,
         coalesce(placed_per_file.rows_quarantined, 0) as rows_quarantined,
+        coalesce(placed_per_file.rows_forgotten, 0) as rows_forgotten,
         coalesce(placed_per_file.malformed_groups, 0) as malformed_groups,
         placed_per_file.first_source_row,
         placed_per_file.last_source_row,
@@ -162,14 +195,15 @@ final as (
         cast(rows_in_file as bigint) as rows_in_file,
         cast(rows_kept as bigint) as rows_kept,
         cast(rows_quarantined as bigint) as rows_quarantined,
-        cast(coalesce(rows_in_file, 0) - rows_kept - rows_quarantined as bigint)
+        cast(rows_forgotten as bigint) as rows_forgotten,
+        cast(coalesce(rows_in_file, 0) - rows_kept - rows_quarantined - rows_forgotten as bigint)
             as rows_unaccounted,
         cast(malformed_groups as bigint) as malformed_groups,
         -- verdict: the rows placed are exactly 1..n, each once (count, first, last, sum and
         -- sum of squares of the row numbers are those of 1..n), in well-formed groups
         coalesce(
             rows_in_file is not null
-            and rows_kept + rows_quarantined = n
+            and rows_kept + rows_quarantined + rows_forgotten = n
             and malformed_groups = 0
             and (
                 n = 0

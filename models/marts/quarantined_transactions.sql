@@ -1,5 +1,6 @@
 -- One row per rejected input line, with the values as read and the one reason: the rows of
--- int_invoice_lines with a reject_reason.
+-- int_invoice_lines with a reject_reason, but not the rows of forgotten customers (they hold
+-- nothing; input_reconciliation counts them as rows_forgotten).
 with
 
 invoice_lines as (
@@ -23,7 +24,7 @@ final as (
         source_file,
         source_row
     from invoice_lines
-    where reject_reason is not null
+    where reject_reason is not null and reject_reason != 'customer_forgotten'
 
 )
 

@@ -196,6 +196,7 @@ CASES = [
     ("round_unit_prices", [True, False, "true", 0, None]),
     ("drop_exact_duplicates", [True, False, "yes", 1, 0, None]),
     ("guest_policy", ["exclude", "per_invoice", "exclude' --", dt.date(2011, 1, 1), None]),
+    ("forget_customers_path", [None, "private/forget.csv", "", "  ", "a\nb", 1, ["x.csv"]]),
     (
         "as_of_date",
         [
