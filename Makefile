@@ -72,12 +72,12 @@ dagster: setup-dagster
 		-p $(DAGSTER_PORT)
 
 ## Set up, then run the whole suite: dbt build with data and unit tests, pytest, sqlfluff, ruff.
-## pytest runs its files on three workers (pytest-xdist; each file on one worker, so a module's
-## build is made once): most tests wait on a dbt subprocess, and two at a time left a fifth of
-## two cores idle (34 CPU-minutes in 21 minutes).
+## pytest runs its files on two workers (pytest-xdist; each file on one worker, so a module's
+## build is made once), the longest files first (tests/pytest/conftest.py): most tests wait on
+## a dbt subprocess, and two at a time fill two cores (three made the run longer).
 test: test-setup
 	$(DBT) build
-	$(BIN)/pytest -q -n 3 --dist loadfile --durations=15
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=15
 	$(MAKE) lint
 
 ## sqlfluff compiles the models against an empty DuckDB file: the incremental models then lint as
