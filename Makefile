@@ -74,10 +74,17 @@ dagster: setup-dagster
 ## Set up, then run the whole suite: dbt build with data and unit tests, pytest, sqlfluff, ruff.
 ## pytest runs its files on two workers (pytest-xdist; each file on one worker, so a module's
 ## build is made once), the longest files first (tests/pytest/conftest.py): most tests wait on
-## a dbt subprocess, and two at a time fill two cores (three made the run longer).
+## a dbt subprocess, and two at a time fill two cores (three made the run longer). Tests of
+## the default sample build read copies of the one this target makes first, in a folder of its
+## own (target/sample_build, SAMPLE_BUILD_DIR).
 test: test-setup
-	$(DBT) build
-	$(BIN)/pytest -q -n 2 --dist loadfile --durations=15
+	rm -rf target/sample_build && mkdir -p target/sample_build && set -o pipefail && \
+		DUCKDB_PATH=target/sample_build/retail.duckdb \
+		SERVING_DUCKDB_PATH=target/sample_build/serving.duckdb \
+		DUCKDB_TEMP_DIRECTORY=target/sample_build/tmp \
+		$(DBT) build --target-path target/sample_build/target \
+		--log-path target/sample_build/logs 2>&1 | tee target/sample_build/build.log
+	SAMPLE_BUILD_DIR=target/sample_build $(BIN)/pytest -q -n 2 --dist loadfile --durations=15
 	$(MAKE) lint
 
 ## sqlfluff compiles the models against an empty DuckDB file: the incremental models then lint as
