@@ -24,7 +24,8 @@
         ~ ', auto_detect = true, null_padding = true)' -%}
     {%- set id_expression -%}
         case
-            when try_cast(trim(customer_id) as double) = floor(try_cast(trim(customer_id) as double))
+            when try_cast(trim(customer_id) as double)
+                = floor(try_cast(trim(customer_id) as double))
                 and try_cast(trim(customer_id) as double) between 1 and 1e15
                 then cast(try_cast(trim(customer_id) as double) as bigint)
         end
@@ -33,7 +34,9 @@
     {%- set result = {'path': path, 'sql': sql, 'digest': none} -%}
     {%- if execute and check -%}
         {%- set where = 'dbt var forget_customers_path = ' ~ tojson(path) -%}
-        {%- set found = run_query('select count(*) from glob(' ~ literal ~ ')').columns[0].values()[0] -%}
+        {%- set found = run_query(
+            'select count(*) from glob(' ~ literal ~ ')'
+        ).columns[0].values()[0] -%}
         {%- if found != 1 -%}
             {%- do exceptions.raise_compiler_error(
                 'Forget list not found: ' ~ where ~ ' (relative to the project folder).') -%}
