@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 
-from customer_segmentation import var_spec
+from customer_segmentation import privacy, var_spec
 from customer_segmentation.csv_scan import CsvScanError, scan_csv, write_repaired
 from customer_segmentation.fingerprint import file_fingerprint, file_stat
 
@@ -380,20 +380,16 @@ EXCEL_SCHEMA = pa.schema(
 def _forget(table: pa.Table, forgotten: frozenset[int]) -> pa.Table:
     """The sheet rows with those of forgotten customers blanked: every raw field null and
     `is_forgotten` true (int_invoice_lines stores them as `customer_forgotten`). A customer id
-    is read as stg_invoice_lines reads it: a whole number from 1 to 10^15 (`17850.0`)."""
-    mask = []
-    for text in table["customer_id"].to_pylist():
-        try:
-            number = float(text.strip()) if text is not None and "_" not in text else None
-        except ValueError:
-            number = None
-        mask.append(
-            number is not None
-            and number.is_integer()
-            and 1 <= number <= 1e15
-            and int(number) in forgotten
-        )
-    flags = pa.array(mask, pa.bool_())
+    is read as stg_invoice_lines reads it (privacy.ID_EXPRESSION)."""
+    con = duckdb.connect()
+    try:
+        con.register("sheet_rows", table.select(["customer_id"]))
+        ids = con.sql(f"select {privacy.ID_EXPRESSION} as id from sheet_rows").to_arrow_table()
+    finally:
+        con.close()
+    value_set = pa.array(sorted(forgotten), pa.int64())
+    flags = pa.compute.fill_null(pa.compute.is_in(ids["id"], value_set=value_set), False)
+    flags = flags.combine_chunks() if isinstance(flags, pa.ChunkedArray) else flags
     for name in RAW_COLUMNS:
         i = table.schema.get_field_index(name)
         column = pa.compute.if_else(flags, pa.scalar(None, pa.string()), table[name])

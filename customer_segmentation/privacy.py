@@ -32,16 +32,25 @@ from customer_segmentation.sql_text import quote_ident, quote_literal
 DEFAULT_BUILD_PATH = "warehouse/retail.duckdb"
 REPAIRED_FOLDER = "repaired_inputs"
 
-#: The ids of the list: whole numbers from 1 to 10^15 (`17850.0` is 17850), read as
-#: stg_invoice_lines reads customer_id; the same select as macros/forget_list.sql.
-_IDS_SQL = """
-select distinct cast(number as bigint)
+#: A customer id as stg_invoice_lines reads customer_id, from a text column `customer_id`: a
+#: whole number from 1 to 10^15 (`17850.0` is 17850), else null; macros/forget_list.sql reads
+#: the list with the same expression.
+ID_EXPRESSION = """
+case
+    when try_cast(trim(customer_id) as double) = floor(try_cast(trim(customer_id) as double))
+        and try_cast(trim(customer_id) as double) between 1 and 1e15
+        then cast(try_cast(trim(customer_id) as double) as bigint)
+end
+"""
+
+_IDS_SQL = f"""
+select distinct id
 from (
-    select try_cast(trim(customer_id) as double) as number
+    select {ID_EXPRESSION} as id
     from read_csv($path, header = true, all_varchar = true, auto_detect = true,
                   null_padding = true)
 )
-where number = floor(number) and number between 1 and 1e15
+where id is not null
 """
 
 
