@@ -4,8 +4,8 @@ and the selected one's predictions.
 The candidates are three transaction models of pymc-marketing (BG/NBD, MBG/NBD, Pareto/NBD),
 each with Gamma-Gamma for spend, and two baselines that repeat each customer's past rate (the
 seasonal one scaled by last year's same window). The fits use flat priors (HalfFlat on every
-parameter), so the MAP pymc finds (`pymc.find_MAP`, which drops the log-transform's Jacobian)
-is the maximum likelihood fit the literature publishes; standard errors come from the Hessian
+parameter), so the MAP as `pymc.find_MAP` finds it (without the log-transform's Jacobian) is
+the maximum likelihood fit the literature publishes; standard errors come from the Hessian
 of the log-likelihood at the optimum. The SQL models hold the summaries, the cuts and the
 selection (clv_validation_summary); Python fits and scores. Method and figures: docs/clv.md.
 """
@@ -113,8 +113,18 @@ def _model_class(name: str):
 @contextmanager
 def _pymc_block() -> Iterator[None]:
     """One fit or prediction at a time (see _PYMC_LOCK), on one BLAS thread, without the
-    warnings pymc-marketing gives about its experimental API and MAP's missing uncertainty."""
-    with _PYMC_LOCK, warnings.catch_warnings(), single_threaded(*FIT_MODULES):
+    warnings pymc-marketing gives about its experimental API and MAP's missing uncertainty.
+    FIT_MODULES are imported first (single_threaded)."""
+    import pytensor
+
+    # traceback__limit 0: no stack trace kept on each graph node (for error messages), which
+    # took a third of the time a fit spends building its gradient's graph
+    with (
+        _PYMC_LOCK,
+        warnings.catch_warnings(),
+        single_threaded(*FIT_MODULES),
+        pytensor.config.change_flags(traceback__limit=0),
+    ):
         warnings.simplefilter("ignore")
         yield
 
@@ -131,42 +141,66 @@ def _maximum_likelihood(
     start: dict[str, float] | None = None,
     upper: dict[str, float] | None = None,
 ) -> tuple:
-    """Fit by MAP with flat priors (= MLE), from `start` (log values) within the `upper`
-    bounds (log values) where given; values, standard errors and log-likelihood."""
+    """Fit by L-BFGS-B on the log-likelihood (flat priors, no Jacobian: the MLE) from `start`
+    (log values) within the `upper` bounds (log values) where given, as `pymc.find_MAP` does;
+    values, standard errors and log-likelihood.
+
+    One pytensor function gives the log-likelihood and its gradient to the optimizer and to
+    the Hessian: building and compiling the gradient is most of a fit's time below a few
+    thousand customers, so it is done once (find_MAP would compile functions of its own)."""
+    from scipy.optimize import minimize
+
     clv_model.build_model(frame)
-    order = list(clv_model.model.initial_point())
-    bounds = [(None, (upper or {}).get(name)) for name in order]
-    clv_model.fit(
-        method="map",
-        progressbar=False,
-        seed=0,
-        start=start,
-        maxeval=MAX_EVALUATIONS,
-        bounds=bounds if upper else None,
-    )
     model = clv_model.model
-    point = {k: v for k, v in clv_model.idata.posterior.items()}
     value_vars = list(model.continuous_value_vars)
-    start_point = {var.name: None for var in value_vars}
-    params = {name: float(np.asarray(point[name]).reshape(-1)[0]) for name in names}
+    order = [var.name for var in value_vars]
+    point = model.initial_point(random_seed=0)
+    point.update({name: np.asarray(value, dtype=float) for name, value in (start or {}).items()})
+    both = model.compile_fn(
+        [model.logp(jacobian=False), model.dlogp(jacobian=False)],
+        inputs=value_vars,
+        point_fn=False,
+    )
+
+    def logp_dlogp(x: np.ndarray) -> tuple[float, np.ndarray]:
+        logp, dlogp = both(*x)
+        return float(logp), np.asarray(dlogp, dtype=float)
+
+    # find_MAP's cost function: the negative log-likelihood and gradient; the last point with
+    # a finite gradient is the answer when the evaluations run out (MAX_EVALUATIONS).
+    evaluations, last_finite = 0, None
+
+    def cost(x: np.ndarray) -> tuple[float, np.ndarray]:
+        nonlocal evaluations, last_finite
+        logp, dlogp = logp_dlogp(x)
+        if np.all(np.isfinite(dlogp)):
+            last_finite = x
+        if evaluations > MAX_EVALUATIONS:
+            raise StopIteration
+        evaluations += 1
+        return -logp, -dlogp
+
+    x0 = np.array([float(point[name]) for name in order])
+    bounds = [(None, upper.get(name)) for name in order] if upper else None
+    try:
+        x = minimize(cost, x0, method="L-BFGS-B", jac=True, bounds=bounds)["x"]
+    except StopIteration:
+        x = last_finite
     # The value vars are log(parameter); at the optimum the Hessian in log space is
     # diag(theta) H diag(theta), so cov(theta) = diag(theta) inv(-H_log) diag(theta).
-    for var in value_vars:
-        base = var.name.removesuffix("_log__")
-        start_point[var.name] = np.log(params[base])
-    logp = model.compile_logp(jacobian=False)
-    # Central differences of pytensor's analytic gradient: compiling the analytic Hessian
-    # took 6 s per fit, the gradient under 1 s; in log space a step of 1e-5 is exact to ~1e-9.
-    dlogp = model.compile_dlogp(vars=None, jacobian=False)
+    # Central differences of the analytic gradient (an analytic Hessian took 6 s to compile
+    # per fit); in log space a step of 1e-5 is exact to ~1e-9.
     step = 1e-5
-    info = np.empty((len(value_vars), len(value_vars)))
-    for i, var in enumerate(value_vars):
-        up = {**start_point, var.name: start_point[var.name] + step}
-        down = {**start_point, var.name: start_point[var.name] - step}
-        info[i] = -(np.asarray(dlogp(up)) - np.asarray(dlogp(down))) / (2 * step)
+    info = np.empty((len(order), len(order)))
+    for i in range(len(order)):
+        shift = np.zeros(len(order))
+        shift[i] = step
+        info[i] = -(logp_dlogp(x + shift)[1] - logp_dlogp(x - shift)[1]) / (2 * step)
     info = (info + info.T) / 2
-    order = [var.name.removesuffix("_log__") for var in value_vars]
-    theta = np.array([params[name] for name in order])
+    theta = np.exp(x)
+    params = {
+        name.removesuffix("_log__"): float(value) for name, value in zip(order, theta, strict=True)
+    }
     # at a boundary optimum (a or s -> 0 when nobody seems to drop out) the information is
     # singular: no standard error there
     try:
@@ -174,10 +208,12 @@ def _maximum_likelihood(
     except np.linalg.LinAlgError:
         cov = np.full_like(info, np.nan)
     errors = {
-        name: float(np.sqrt(cov[i, i])) if cov[i, i] > 0 and np.isfinite(cov[i, i]) else None
+        name.removesuffix("_log__"): float(np.sqrt(cov[i, i]))
+        if cov[i, i] > 0 and np.isfinite(cov[i, i])
+        else None
         for i, name in enumerate(order)
     }
-    return params, errors, float(logp(start_point))
+    return {name: params[name] for name in names}, errors, logp_dlogp(x)[0]
 
 
 def fit_transaction_model(name: str, frame: pd.DataFrame, start: Fit | None = None) -> Fit:
