@@ -109,11 +109,17 @@ def run_dbt(
     return DbtResult(proc.returncode, proc.stdout + proc.stderr, duckdb_path)
 
 
+#: `dbt build` of the whole project but its unit tests: they check the models' logic on their own
+#: fixtures, whatever the input files, so they run once, in the sample build (`sample_build`).
+BUILD = ["build", "--exclude-resource-type", "unit_test"]
+
+
 def build_ok(
     workdir: Path, dbt_vars: dict | None = None, args: list[str] | None = None
 ) -> DbtResult:
-    """`dbt build` that must succeed; the dbt log is shown when it does not."""
-    result = run_dbt(workdir, args or ["build"], dbt_vars)
+    """`dbt <args>` (BUILD by default) that must succeed; the dbt log is shown when it does
+    not."""
+    result = run_dbt(workdir, args or BUILD, dbt_vars)
     assert result.returncode == 0, failure_summary(result.output)
     return result
 
@@ -136,12 +142,13 @@ MADE_BUILD = "SAMPLE_BUILD_DIR"
 
 @pytest.fixture(scope="session")
 def sample_build(tmp_path_factory) -> DbtResult:
-    """The whole project built once on the bundled sample with default vars: under `make test`,
-    a copy of the build it has just made (the same command), else a build of its own."""
+    """The whole project built once on the bundled sample with default vars, unit tests
+    included: under `make test`, a copy of the build it has just made (the same command), else
+    a build of its own."""
     workdir = tmp_path_factory.mktemp("sample_build")
     made = os.environ.get(MADE_BUILD)
     if not made:
-        return build_ok(workdir)
+        return build_ok(workdir, args=["build"])
     made_dir = PROJECT_DIR / made
     output = (made_dir / "build.log").read_text()
     assert "Completed successfully" in output, failure_summary(output)

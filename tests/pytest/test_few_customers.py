@@ -11,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 import pyarrow as pa
-from conftest import build_ok, failure_summary, run_dbt
+from conftest import BUILD, build_ok, failure_summary, run_dbt
 
 from customer_segmentation.segmentation.segments import fit_customer_segments
 from customer_segmentation.segmentation.selection import select_segment_count
@@ -19,10 +19,10 @@ from customer_segmentation.segmentation.settings import validate_settings
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 # The segmentation marts and what they read (`@`: also the personas seed of its descendants),
-# the value tiers, and their tests (`cautious`: not the tests that also read marts this build
-# does not make).
+# the value tiers, and their data tests (`cautious`: not the tests that also read marts this
+# build does not make).
 SEGMENTATION = [
-    "build",
+    *BUILD,
     "--select",
     "@segment_model_selection",
     "+customer_value_tiers",

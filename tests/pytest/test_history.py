@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import build_ok
+from conftest import BUILD, build_ok
 
 from customer_segmentation.segmentation.history import (
     ASSIGN_CHUNK_ROWS,
@@ -36,7 +36,7 @@ STOP_AFTER = dt.date(2011, 6, 30)
 # The last snapshot the planted group was seen buying, and the first after it stopped.
 BEFORE_STOP, AFTER_STOP = dt.date(2011, 7, 1), dt.date(2011, 8, 1)
 HISTORY = [
-    "build",
+    *BUILD,
     "--select",
     "+segment_migration",
     "+loyalty_programme_changes",

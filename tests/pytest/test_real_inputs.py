@@ -8,7 +8,7 @@ import gzip
 from pathlib import Path
 
 import pytest
-from conftest import build_ok, run_dbt
+from conftest import BUILD, build_ok, run_dbt
 from test_dates import rewrite_dates
 from test_ingest import CLEANING, GOOD, HEADER, MONTH_FIRST, build_cleaning, reasons, write
 
@@ -129,7 +129,7 @@ def day_first_copy(source: Path, target: Path) -> Path:
 
 
 MONTHLY = [
-    "build",
+    *BUILD,
     "-s",
     "+fct_order_lines",
     "+monthly_kpis",

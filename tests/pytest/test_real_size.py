@@ -51,7 +51,7 @@ def real_size_file() -> Path:
 
 @pytest.fixture(scope="module")
 def real_size_build(tmp_path_factory) -> DbtResult:
-    """`dbt build` (all models, data tests and unit tests) on the real-size file."""
+    """`dbt build` (all models and data tests) on the real-size file."""
     csv = real_size_file()
     return build_ok(tmp_path_factory.mktemp("real_size"), {"transactions_path": str(csv)})
 

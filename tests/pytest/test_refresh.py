@@ -11,10 +11,9 @@ import shutil
 from pathlib import Path
 
 import duckdb
-from conftest import SAMPLE_CSV, DbtResult, failure_summary, run_dbt
+from conftest import BUILD, SAMPLE_CSV, DbtResult, failure_summary, run_dbt
 from test_real_size import real_size_file
 
-BUILD = ["build", "--exclude-resource-type", "unit_test"]
 # The steps of a sequence leave out the data tests, the lifetime-value fits and the judging
 # models: the fits and judges are tables recomputed whole by every build from the
 # intermediate tables the steps compare (a third of a sample build's time each). The last

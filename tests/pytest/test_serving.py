@@ -23,7 +23,7 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 import yaml
-from conftest import DBT, PROJECT_DIR, DbtResult, run_dbt
+from conftest import BUILD, DBT, PROJECT_DIR, DbtResult, run_dbt
 
 from customer_segmentation import publish
 from customer_segmentation.generate import generate
@@ -390,7 +390,7 @@ def test_publish_copies_the_builds_lines_whatever_became_of_the_input_files(tmp_
     publish after an input file grew, changed under the same size and time, or went, still
     copies that build's lines and counts, row for row."""
     data = small_sample(tmp_path / "lines.csv", seed=5)
-    build = run_dbt(tmp_path / "build", ["build"], {"transactions_path": str(data)})
+    build = run_dbt(tmp_path / "build", BUILD, {"transactions_path": str(data)})
     assert build.returncode == 0, build.output[-4000:]
     built = mart_counts(build)
     serving = build.duckdb_path.parent / "serving.duckdb"
@@ -437,7 +437,7 @@ def test_a_build_with_a_failing_test_leaves_the_serving_file_and_says_which_buil
     data = small_sample(tmp_path / "other.csv", seed=3)
     failed = run_dbt(
         workdir,
-        ["build"],
+        BUILD,
         {"transactions_path": str(data)},
         duckdb_path=build_file,
         project_dir=project,
@@ -675,7 +675,7 @@ def test_readers_holding_the_serving_file_never_block_a_build_nor_see_a_mix(
         data = small_sample(tmp_path / "other.csv", seed=7)
         new_build = run_dbt(
             tmp_path / "build",
-            ["build"],
+            BUILD,
             {"transactions_path": str(data)},
             env={"SERVING_DUCKDB_PATH": str(serving)},
         )
@@ -787,7 +787,7 @@ def test_a_build_or_publish_killed_part_way_leaves_the_last_good_serving_file(
 
     # 2. Build again to the end (publishing to its own serving file), then kill publishes of
     #    it to this one while they copy the marts.
-    newer = run_dbt(workdir, ["build"], {"transactions_path": str(data)}, duckdb_path=build_file)
+    newer = run_dbt(workdir, BUILD, {"transactions_path": str(data)}, duckdb_path=build_file)
     assert newer.returncode == 0, newer.output[-4000:]
     mid_copy_kills = 0
     for delay in (0, 0, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12):
