@@ -74,18 +74,22 @@ SMALLEST_LIMIT_MB = 256
 _SIZE = re.compile(r"([0-9]+(?:[.][0-9]+)?) ?([KMGT])(i?)B", re.IGNORECASE)
 
 
+def size_bytes(value: str) -> int:
+    """A size in DuckDB's syntax (2GB, 1.5GiB, 6026MiB) in bytes; 0 when it is not one."""
+    size = _SIZE.fullmatch(value.strip())
+    if not size:
+        return 0
+    base = 1024 if size.group(3) else 1000
+    return int(float(size.group(1)) * base ** ("KMGT".index(size.group(2).upper()) + 1))
+
+
 def duckdb_memory_limit(value: str | None = None) -> str:
     """`value`, or `DUCKDB_MEMORY_LIMIT`, when set (a size such as 2GB or 1.5GiB, at least
     256MB, else ValueError naming the variable), else the default from the machine."""
     value = (value or os.environ.get("DUCKDB_MEMORY_LIMIT") or "").strip()
     if not value:
         return default_duckdb_memory_limit()
-    size = _SIZE.fullmatch(value)
-    megabytes = 0.0
-    if size:
-        base = 1024 if size.group(3) else 1000
-        megabytes = float(size.group(1)) * base ** ("KMGT".index(size.group(2).upper()) - 1)
-    if megabytes < SMALLEST_LIMIT_MB:
+    if size_bytes(value) < SMALLEST_LIMIT_MB * 1000**2:
         raise ValueError(
             f"DUCKDB_MEMORY_LIMIT must be a size of at least {SMALLEST_LIMIT_MB}MB such as 2GB "
             f'or 1.5GiB, not "{value}"'

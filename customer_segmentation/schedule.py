@@ -5,9 +5,10 @@ dbt runs independent models at once (`DBT_THREADS`) in one process. A SQL model'
 DuckDB's, within its one `memory_limit`, spilled to disk above it, so SQL models may meet. A
 Python model's arrays are not: they come on top of DuckDB's limit, and two such models side by
 side add up. The models below hold a customer x product or product x product matrix in Python
-memory; each runs its work inside `take_turn(<its name>)`, so at most one of them holds its
-matrix at a time, whatever order dbt starts them in. The lineage stays data lineage: no model
-refs another to wait for it.
+memory; each runs its work inside `take_turn(<its name>, session)`, so at most one of them
+holds its matrix at a time, whatever order dbt starts them in, and DuckDB's memory_limit is
+TURN_DUCKDB_SHARE of the build's while it does. The lineage stays data lineage: no model refs
+another to wait for it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from customer_segmentation.memory import duckdb_memory_limit, size_bytes
 
 # model -> why it must not run beside another model of this list (peaks alone, 100M lines)
 TAKE_TURNS: dict[str, str] = {
@@ -34,6 +37,13 @@ TAKE_TURNS: dict[str, str] = {
     ),
 }
 
+# DuckDB's memory_limit during a turn, as a share of the build's (DUCKDB_MEMORY_LIMIT or the
+# machine's default). DuckDB keeps table blocks cached up to its limit and gives them back only
+# to stay under it; the matrix arrays come on top. With DUCKDB_MEMORY_LIMIT=2GB and the whole
+# limit during the turns, 100M-line builds peaked at 4.09-4.37 GB (DuckDB ~2.0 GB, the
+# interpreter and its libraries ~0.5 GB, a matrix model's arrays 1.5-1.8 GB).
+TURN_DUCKDB_SHARE = 0.75
+
 _TURN = threading.Lock()
 
 
@@ -50,15 +60,23 @@ _turns: list[Turn] = []
 
 
 @contextmanager
-def take_turn(model: str) -> Iterator[None]:
-    """Run the block while no other model of TAKE_TURNS runs its own; `model` must be listed."""
+def take_turn(model: str, session=None) -> Iterator[None]:
+    """Run the block while no other model of TAKE_TURNS runs its own; `model` must be listed.
+    With the model's DuckDB `session`, DuckDB's memory_limit (one for the whole build file) is
+    TURN_DUCKDB_SHARE of the build's during the block, and the build's again after it."""
     if model not in TAKE_TURNS:
         raise ValueError(f"{model!r} is not in schedule.TAKE_TURNS: declare it there, with why")
     with _TURN:
         started = time.monotonic()
+        build_limit = duckdb_memory_limit()
+        if session is not None:
+            turn_bytes = int(size_bytes(build_limit) * TURN_DUCKDB_SHARE)
+            session.execute(f"set memory_limit = '{turn_bytes >> 20}MiB'")
         try:
             yield
         finally:
+            if session is not None:
+                session.execute(f"set memory_limit = '{build_limit}'")
             _turns.append(Turn(model, started, time.monotonic()))
 
 

@@ -7,7 +7,7 @@ from customer_segmentation.schedule import take_turn
 def model(dbt, session):
     # recommendations_n arrives through the config in customer_recommendations.yml.
     # It holds a customer x product matrix: one matrix model at a time (schedule.TAKE_TURNS).
-    with take_turn("customer_recommendations"):
+    with take_turn("customer_recommendations", session):
         recommendations = customer_recommendations(
             session,
             dbt.ref("int_order_products"),

@@ -16,7 +16,7 @@ def model(dbt, session):
         dbt.config.get("segment_features"),
     )
     # It holds a customer x product matrix: one matrix model at a time (schedule.TAKE_TURNS).
-    with take_turn("recommendation_evaluation"):
+    with take_turn("recommendation_evaluation", session):
         evaluation = recommendation_evaluation(
             session,
             dbt.ref("int_order_products"),

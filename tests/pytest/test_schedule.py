@@ -6,7 +6,8 @@
   does read them (it copies each to the serving file by name).
 - The models of schedule.TAKE_TURNS never run their work side by side: the listed models
   are run by dbt in this process on four threads, each one's work timed, and no two of the
-  timed intervals may overlap.
+  timed intervals may overlap. Each does its work under the turn's lower DuckDB
+  memory_limit, and the build's limit is set again after a turn, whatever became of it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import shutil
 import threading
 import time
 
+import duckdb
 import pytest
 from conftest import PROJECT_DIR
 
@@ -113,16 +115,18 @@ def test_the_listed_models_never_run_side_by_side(sample_build, tmp_path, monkey
 
     assert set(WORK) == set(schedule.TAKE_TURNS), "time the work of every listed model"
     intervals: list[tuple[str, float, float]] = []
+    limits: dict[str, str] = {}
     guard = threading.Lock()
     for model, (module_name, function_name) in WORK.items():
         module = importlib.import_module(module_name)
         work = getattr(module, function_name)
 
-        def timed(*args, _work=work, _model=model, **kwargs):
+        def timed(session, *args, _work=work, _model=model, **kwargs):
+            limits[_model] = setting(session, "memory_limit")
             started = time.monotonic()
             # long enough that two models started together would be seen side by side
             time.sleep(1.0)
-            result = _work(*args, **kwargs)
+            result = _work(session, *args, **kwargs)
             with guard:
                 intervals.append((_model, started, time.monotonic()))
             return result
@@ -160,6 +164,35 @@ def test_the_listed_models_never_run_side_by_side(sample_build, tmp_path, monkey
         if a[1] < b[2] and b[1] < a[2]
     ]
     assert not meetings, f"ran side by side: {meetings}"
+    assert limits == dict.fromkeys(WORK, turn_limit())
+
+
+def setting(con, name: str) -> str:
+    return con.execute("select current_setting(?)", [name]).fetchall()[0][0]
+
+
+def turn_limit() -> str:
+    """DuckDB's memory_limit during a turn, as DuckDB shows it."""
+    from customer_segmentation import memory, schedule
+
+    share = memory.size_bytes(memory.duckdb_memory_limit()) * schedule.TURN_DUCKDB_SHARE
+    with duckdb.connect(config={"memory_limit": f"{int(share) >> 20}MiB"}) as con:
+        return setting(con, "memory_limit")
+
+
+def test_a_turn_lowers_duckdbs_limit_and_sets_the_builds_again(monkeypatch):
+    from customer_segmentation import schedule
+
+    monkeypatch.setenv("DUCKDB_MEMORY_LIMIT", "2GB")
+    with duckdb.connect(config={"memory_limit": "2GB"}) as con:
+        build = setting(con, "memory_limit")
+        with schedule.take_turn("int_product_pairs", con):
+            assert setting(con, "memory_limit") == turn_limit() != build
+        assert setting(con, "memory_limit") == build
+        with pytest.raises(RuntimeError, match="the model failed"):
+            with schedule.take_turn("customer_recommendations", con):
+                raise RuntimeError("the model failed")
+        assert setting(con, "memory_limit") == build
 
 
 def test_a_model_outside_the_list_cannot_take_a_turn():
