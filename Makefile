@@ -84,7 +84,7 @@ test: test-setup
 		DUCKDB_TEMP_DIRECTORY=target/sample_build/tmp \
 		$(DBT) build --target-path target/sample_build/target \
 		--log-path target/sample_build/logs 2>&1 | tee target/sample_build/build.log
-	SAMPLE_BUILD_DIR=target/sample_build $(BIN)/pytest -q -n 2 --dist loadfile --durations=15
+	SAMPLE_BUILD_DIR=target/sample_build $(BIN)/pytest -q -n 2 --dist loadgroup --durations=15
 	$(MAKE) lint
 
 ## sqlfluff compiles the models against an empty DuckDB file: the incremental models then lint as
