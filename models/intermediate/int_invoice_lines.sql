@@ -141,9 +141,14 @@ read_lines as not materialized (
     inner join versions
         on input_files.source_file = versions.input_file
     -- the file DuckDB read must be the one meant (its name escapes glob characters); a
-    -- filter, so that it is evaluated on every row
+    -- filter, so that it is evaluated on every row; it repeats the join's condition, as DuckDB
+    -- may evaluate it on pairs the join does not keep
     where
         case
+            when not (
+                rule_checked.source_file = input_files.source_file
+                or starts_with(rule_checked.source_file, input_files.source_file || '[')
+            ) then false
             when input_files.file_format = 'xlsx'
                 or rule_checked.read_path = input_files.read_path
                 then true
