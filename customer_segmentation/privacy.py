@@ -117,6 +117,11 @@ def _state(build: Path) -> tuple[bool, bool]:
 def rewrite_database(build: Path) -> tuple[int, int]:
     """Copy every schema, table, view and comment of `build` into a new file that then
     replaces it (no other process may have it open). Returns the sizes before and after."""
+    # a WAL left by a process that did not close the file (a killed build) belongs to it:
+    # merged into it first, or it would stay beside the new file, which it does not match
+    if build.with_name(build.name + ".wal").exists():
+        with duckdb.connect(str(build)) as con:
+            con.execute("checkpoint")
     size_before = build.stat().st_size
     tmp = build.with_name(f".{build.name}.rewrite-{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)

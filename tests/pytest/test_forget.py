@@ -344,3 +344,22 @@ def test_a_missing_list_stops_the_build(tmp_path):
     )
     assert result.returncode != 0
     assert "Forget list not found" in result.output
+
+
+def test_the_rewrite_takes_in_a_wal_a_killed_process_left(tmp_path):
+    from customer_segmentation.privacy import rewrite_database
+
+    build = tmp_path / "retail.duckdb"
+    # a process that writes a table and dies without closing the file (no checkpoint)
+    writer = (
+        "import duckdb, os, sys\n"
+        "con = duckdb.connect(sys.argv[1], config={'checkpoint_threshold': '1GB'})\n"
+        "con.execute('create table t as select range as x from range(1000)')\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", writer, str(build)], check=True)
+    assert build.with_name("retail.duckdb.wal").exists()
+    rewrite_database(build)
+    assert not build.with_name("retail.duckdb.wal").exists()
+    with duckdb.connect(str(build), read_only=True) as con:
+        assert con.execute("select count(*), sum(x) from t").fetchall() == [(1000, 499500)]
