@@ -9,6 +9,8 @@ suite's ~140 invocations, and ~4 s more of each whole build.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import multiprocessing
 import os
@@ -116,6 +118,11 @@ def _dbt_main(args: list[str], cwd: str, env: dict, stdout: str, stderr: str) ->
     try:
         cli.main(args=args, prog_name="dbt")
     finally:
+        # what the interpreter does on exit, which multiprocessing's child skips (os._exit):
+        # the exit handlers, and the objects collected, so DuckDB closes (and checkpoints)
+        # the build file as it does when the dbt command ends
+        atexit._run_exitfuncs()
+        gc.collect()
         sys.stdout.flush()
         sys.stderr.flush()
 
