@@ -146,9 +146,10 @@ read_lines as not materialized (
     where
         case
             when not (
-                rule_checked.source_file = input_files.source_file
-                or starts_with(rule_checked.source_file, input_files.source_file || '[')
-            ) then false
+                    rule_checked.source_file = input_files.source_file
+                    or starts_with(rule_checked.source_file, input_files.source_file || '[')
+                )
+                then false
             when input_files.file_format = 'xlsx'
                 or rule_checked.read_path = input_files.read_path
                 then true
