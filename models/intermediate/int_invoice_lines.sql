@@ -70,7 +70,7 @@ input_files as (
 
 ),
 
-rule_checked as (
+rule_checked as not materialized (
 
     -- the files to read, and only those: the filter names them, so the views read no other
     select * from {{ ref('int_invoice_lines_rule_checked') }}
@@ -90,7 +90,7 @@ forgotten_customers as (
 ),
 {%- endif %}
 
-forget_checked as (
+forget_checked as not materialized (
 
     -- a row blanked before it got here (an Excel row), or a listed customer's
     select
@@ -110,9 +110,9 @@ forget_checked as (
 
 read_lines as not materialized (
 
-    -- read where it is used (the copies' hashes, the repeated hashes' rows, the verdicts):
-    -- narrow scans of the input files, where a stored CTE held every column of every row (at
-    -- 100M lines: 52 GB spilled to disk, 288 s)
+    -- read where it is used (the repeated hashes, their rows, the verdicts), as are the CTEs
+    -- it reads: three narrow scans of the input files, where DuckDB stored every column of
+    -- every row read (a full 100M-line build spilled 52 GB to disk in this model)
     select
         -- the input file (a workbook, for a sheet's row) and its version
         input_files.source_file as input_file,
@@ -197,10 +197,15 @@ affected_hashes as (
 
 pool as not materialized (
 
-    -- every accepted line with an affected hash: the rows read and the rows kept
+    -- every accepted line with an affected hash: the rows read and the rows kept (in a full
+    -- build, every accepted row read)
     select source_file, source_row, line_hash, {{ line_fields | join(', ') }}
     from read_lines
+    {%- if incremental %}
     where line_hash in (select affected_hashes.line_hash from affected_hashes)
+    {%- else %}
+    where rule_reason is null and {{ 'true' if drop_duplicates else 'false' }}
+    {%- endif %}
     {%- if incremental %}
     union all
     select source_file, source_row, line_hash, {{ line_fields | join(', ') }}
