@@ -135,7 +135,11 @@ def dbt_process(args: list[str], cwd: Path, env: dict) -> tuple[int, str]:
         process = _FORKS.Process(target=_dbt_main, args=(args, str(cwd), env, *outputs))
         process.start()
         process.join()
-        text = "".join(Path(p).read_text(errors="replace") for p in outputs)
+        text = "".join(
+            Path(p).read_text(errors="replace") if Path(p).exists() else "" for p in outputs
+        )
+    if not text and process.exitcode:
+        text = f"the forked dbt process ended with {process.exitcode} before it ran dbt"
     return process.exitcode, text
 
 
