@@ -180,20 +180,19 @@ replaced_lines as not materialized (
     where {{ in_files('input_file', replaced) }}
 
 ),
-{%- endif %}
 
 affected_hashes as (
 
-    -- the lines whose copies may change: those of the rows read, and of the rows replaced
+    -- the lines whose copies may change: those of the rows read, and of the rows replaced (in
+    -- a full build, every accepted row read: the pool takes them without this list)
     select line_hash from read_lines
     where rule_reason is null and {{ 'true' if drop_duplicates else 'false' }}
-    {%- if incremental %}
     union
     select line_hash from replaced_lines
     where line_hash is not null and {{ 'true' if drop_duplicates else 'false' }}
-    {%- endif %}
 
 ),
+{%- endif %}
 
 pool as not materialized (
 
@@ -201,11 +200,12 @@ pool as not materialized (
     -- build, every accepted row read)
     select source_file, source_row, line_hash, {{ line_fields | join(', ') }}
     from read_lines
-    {%- if incremental %}
-    where line_hash in (select affected_hashes.line_hash from affected_hashes)
-    {%- else %}
-    where rule_reason is null and {{ 'true' if drop_duplicates else 'false' }}
-    {%- endif %}
+    where
+        {%- if incremental %}
+            line_hash in (select affected_hashes.line_hash from affected_hashes)
+        {%- else %}
+            rule_reason is null and {{ 'true' if drop_duplicates else 'false' }}
+        {%- endif %}
     {%- if incremental %}
     union all
     select source_file, source_row, line_hash, {{ line_fields | join(', ') }}
