@@ -6,8 +6,8 @@ it (DuckDB's syntax: `2GB`, `1.5GiB`). The rest is for what DuckDB's limit does 
 Python models' arrays (up to about 2 GB at 100M lines, one matrix model at a time:
 customer_segmentation.schedule), the interpreter, scikit-learn, implicit, pymc-marketing and
 the page cache. At 100M lines the build passed with 2GB at a 3.80 GB peak RSS, DuckDB's limit
-lowered to 1.5GB during the matrix models' turns (docs/performance.md); so a quarter keeps an 8 GiB laptop at 2 GiB, and gives a 24 GiB
-machine 6 GiB, where DuckDB spills less.
+lowered to 1.5GB during the matrix models' turns (docs/performance.md); so a quarter keeps an
+8 GiB laptop at 2 GiB, and gives a 24 GiB machine 6 GiB, where DuckDB spills less.
 
 The profile applies it through the dbt-duckdb plugin (customer_segmentation/duckdb_plugin.py,
 profiles.yml `plugins`), the publish CLI and the bench through `duckdb_memory_limit()`.
