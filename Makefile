@@ -72,11 +72,11 @@ dagster: setup-dagster
 		-p $(DAGSTER_PORT)
 
 ## Set up, then run the whole suite: dbt build with data and unit tests, pytest, sqlfluff, ruff.
-## pytest runs its files on two workers (pytest-xdist; each file on one worker, so a module's
-## build is made once), the longest files first (tests/pytest/conftest.py): most tests wait on
-## a dbt subprocess, and two at a time fill two cores. Tests of the default sample build read
-## copies of the one this target makes first, in a folder of its own (target/sample_build,
-## SAMPLE_BUILD_DIR).
+## pytest runs on two workers (pytest-xdist; the tests of a file that share a module-scoped
+## build stay on one worker, so it is made once), the longest files first
+## (tests/pytest/conftest.py): most tests wait on a dbt process, and two at a time fill two
+## cores. Tests of the default sample build read copies of the one this target makes first, in
+## a folder of its own (target/sample_build, SAMPLE_BUILD_DIR).
 test: test-setup
 	rm -rf target/sample_build && mkdir -p target/sample_build && set -o pipefail && \
 		DUCKDB_PATH=target/sample_build/retail.duckdb \

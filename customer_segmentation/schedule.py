@@ -61,23 +61,21 @@ _turns: list[Turn] = []
 
 
 @contextmanager
-def take_turn(model: str, session=None) -> Iterator[None]:
+def take_turn(model: str, session) -> Iterator[None]:
     """Run the block while no other model of TAKE_TURNS runs its own; `model` must be listed.
-    With the model's DuckDB `session`, DuckDB's memory_limit (one for the whole build file) is
+    DuckDB's memory_limit (one for the whole build file, set through the model's `session`) is
     TURN_DUCKDB_SHARE of the build's during the block, and the build's again after it."""
     if model not in TAKE_TURNS:
         raise ValueError(f"{model!r} is not in schedule.TAKE_TURNS: declare it there, with why")
     with _TURN:
         started = time.monotonic()
         build_limit = duckdb_memory_limit()
-        if session is not None:
-            turn_bytes = int(size_bytes(build_limit) * TURN_DUCKDB_SHARE)
-            session.execute(f"set memory_limit = '{turn_bytes >> 20}MiB'")
+        turn_bytes = int(size_bytes(build_limit) * TURN_DUCKDB_SHARE)
+        session.execute(f"set memory_limit = '{turn_bytes >> 20}MiB'")
         try:
             yield
         finally:
-            if session is not None:
-                session.execute(f"set memory_limit = '{build_limit}'")
+            session.execute(f"set memory_limit = '{build_limit}'")
             _turns.append(Turn(model, started, time.monotonic()))
 
 

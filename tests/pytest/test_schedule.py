@@ -199,5 +199,5 @@ def test_a_model_outside_the_list_cannot_take_a_turn():
     from customer_segmentation import schedule
 
     with pytest.raises(ValueError, match="not in schedule.TAKE_TURNS"):
-        with schedule.take_turn("customer_rfm"):
+        with schedule.take_turn("customer_rfm", None):
             pass
